@@ -1,0 +1,63 @@
+# Ferry — the two commands a fresh machine needs are `make demo` and `make test`.
+SHELL := /bin/bash
+NODE := scripts/node
+NODE_TEST := $(NODE) --test --test-reporter=spec --test-timeout=600000
+
+BPF_CFLAGS := -target bpf -O2 -g -Wall -Werror -D__TARGET_ARCH_x86 -I build/bpf -I bpf
+BPF_SRC := $(wildcard bpf/*.c bpf/test/*.c)
+BPF_OBJ := $(patsubst bpf/%.c,build/bpf/%.o,$(BPF_SRC))
+BPF_HDR := $(wildcard bpf/lib/*.h)
+
+BENCHES := $(sort $(basename $(notdir $(wildcard bench/*.ts))))
+
+.PHONY: setup demo test check typecheck lint format bpf clean bench $(addprefix bench-,$(BENCHES)) \
+	test-unit test-kernel test-lab test-k8s
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	bin/ferry demo
+
+# Every tier, cheapest first, so a broken model fails before the lab is built.
+test: setup check test-unit test-kernel test-lab
+
+check: typecheck lint
+
+typecheck:
+	$(NODE) node_modules/typescript/bin/tsc --noEmit -p .
+
+lint:
+	$(NODE) node_modules/eslint/bin/eslint.js --max-warnings 0 .
+
+format:
+	$(NODE) node_modules/prettier/bin/prettier.cjs --write .
+
+test-unit:
+	$(NODE_TEST) 'test/unit/**/*.test.ts'
+
+test-kernel: bpf
+	$(NODE_TEST) 'test/kernel/**/*.test.ts'
+
+test-lab: bpf
+	$(NODE_TEST) 'test/lab/**/*.test.ts'
+
+bench: $(addprefix bench-,$(BENCHES))
+
+$(addprefix bench-,$(BENCHES)): bench-%: setup
+	$(NODE) bench/$*.ts
+
+# vmlinux.h is generated from the running kernel's BTF rather than committed: it is several MB,
+# CO-RE relocations make the objects portable anyway, and every machine we run on exposes BTF.
+build/bpf/vmlinux.h:
+	@mkdir -p $(@D)
+	bpftool btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+
+build/bpf/%.o: bpf/%.c $(BPF_HDR) build/bpf/vmlinux.h
+	@mkdir -p $(@D)
+	clang $(BPF_CFLAGS) -c $< -o $@
+
+bpf: $(BPF_OBJ)
+
+clean:
+	rm -rf build
