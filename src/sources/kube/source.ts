@@ -1,0 +1,87 @@
+// The Kubernetes-mode source: list-watches of Services, EndpointSlices and Nodes, delivered as
+// `{kind, previous, current}` changes. The first sync may start only once all three have listed
+// and the agent's own Node is known (kube-proxy waits the same way before its first sync).
+import type { EndpointSlice, Node, Service } from '../../model/k8s.ts';
+import { KubeClient, type KubeClientOptions } from './client.ts';
+import { ListWatch, type KubeApi, type ListWatchStatus } from './list-watch.ts';
+
+export type KubeChange =
+  | { readonly kind: 'Service'; readonly previous: Service | undefined; readonly current: Service | undefined }
+  | {
+      readonly kind: 'EndpointSlice';
+      readonly previous: EndpointSlice | undefined;
+      readonly current: EndpointSlice | undefined;
+    }
+  | { readonly kind: 'Node'; readonly previous: Node | undefined; readonly current: Node | undefined };
+
+export interface KubeSourceOptions extends KubeClientOptions {
+  readonly nodeName: string;
+  readonly onChange: (change: KubeChange) => void;
+  readonly inactivityMs?: number;
+}
+
+export interface KubeSourceStatus {
+  readonly synced: boolean;
+  readonly ownNodeSeen: boolean;
+  readonly watches: readonly ListWatchStatus[];
+}
+
+// Services and slices a non-default proxy owns are skipped by the model, not filtered here, so a
+// label change moves them in and out through ordinary change events.
+export class KubeSource {
+  readonly #services: ListWatch<Service>;
+  readonly #slices: ListWatch<EndpointSlice>;
+  readonly #nodes: ListWatch<Node>;
+  readonly #nodeName: string;
+  #ownNodeSeen = false;
+  #resolveOwnNode!: () => void;
+  /** Resolves when every watch has listed once and the own Node exists. */
+  readonly ready: Promise<void>;
+
+  constructor(api: KubeApi, options: KubeSourceOptions) {
+    this.#nodeName = options.nodeName;
+    const ownNode = new Promise<void>((resolve) => (this.#resolveOwnNode = resolve));
+    const common = options.inactivityMs ? { inactivityMs: options.inactivityMs } : {};
+    this.#services = new ListWatch<Service>(api, {
+      ...common,
+      path: '/api/v1/services',
+      onChange: (c) => options.onChange({ kind: 'Service', ...c }),
+    });
+    this.#slices = new ListWatch<EndpointSlice>(api, {
+      ...common,
+      path: '/apis/discovery.k8s.io/v1/endpointslices',
+      onChange: (c) => options.onChange({ kind: 'EndpointSlice', ...c }),
+    });
+    this.#nodes = new ListWatch<Node>(api, {
+      ...common,
+      path: '/api/v1/nodes',
+      onChange: (c) => {
+        if (c.current?.metadata.name === this.#nodeName && !this.#ownNodeSeen) {
+          this.#ownNodeSeen = true;
+          this.#resolveOwnNode();
+        }
+        options.onChange({ kind: 'Node', ...c });
+      },
+    });
+    this.ready = Promise.all([this.#services.synced, this.#slices.synced, this.#nodes.synced, ownNode]).then(
+      () => undefined,
+    );
+  }
+
+  static connect(options: KubeSourceOptions): KubeSource {
+    return new KubeSource(KubeClient.fromOptions(options), options);
+  }
+
+  status(): KubeSourceStatus {
+    const watches = [this.#services.status(), this.#slices.status(), this.#nodes.status()];
+    return { synced: watches.every((w) => w.synced) && this.#ownNodeSeen, ownNodeSeen: this.#ownNodeSeen, watches };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.#services.close(), this.#slices.close(), this.#nodes.close()]);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
