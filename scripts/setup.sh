@@ -40,5 +40,11 @@ if [ ! -f node_modules/.ferry-stamp ] || [ package-lock.json -nt node_modules/.f
   touch node_modules/.ferry-stamp
 fi
 
-# 4. BPF objects (make rebuilds only what changed).
+# 4. bpffs: pinned maps and links live there (some machines boot without it mounted).
+if ! mountpoint -q /sys/fs/bpf; then
+  log "mounting bpffs on /sys/fs/bpf"
+  mount -t bpf bpf /sys/fs/bpf
+fi
+
+# 5. BPF objects (make rebuilds only what changed).
 make -s bpf

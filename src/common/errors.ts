@@ -8,6 +8,7 @@ export type FerryErrorCode =
   | 'FERRY_E_BPF'
   | 'FERRY_E_NETLINK'
   | 'FERRY_E_LAB'
+  | 'FERRY_E_EXEC'
   | 'FERRY_E_CNI'
   | 'FERRY_E_ALLOCATION'
   | 'FERRY_E_SOURCE';
