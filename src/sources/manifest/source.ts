@@ -1,0 +1,291 @@
+// Ferry's standalone source: a directory of ordinary Kubernetes manifests stands in for the API
+// server. Files become objects (watcher), Services get what the API server would give them
+// (allocator), Services with selectors get the slices the EndpointSlice controller would write
+// (builder), and the result leaves as `{kind, key, previous, current}` changes, the same shape as
+// the Kubernetes source, for the agent to feed into the model's trackers. The whole output is
+// recomputed per batch of file changes and diffed against what was last emitted, so only real
+// differences are reported, whatever path a file change took to get here.
+import { isDeepStrictEqual } from 'node:util';
+import { logger } from '../../common/log.ts';
+import type { EndpointSlice, Node, Pod, Service } from '../../model/k8s.ts';
+import { ServiceAllocator, type AllocationError } from './allocator.ts';
+import { countKept } from './directory.ts';
+import { buildEndpointSlices, hasSelector } from './endpointslices.ts';
+import { formatIssue, identityOf, type ManifestIssue } from './parse.ts';
+import {
+  DEFAULT_NODE_PORT_RANGE,
+  DEFAULT_SERVICE_CIDRS,
+  parsePortRange,
+  parseServiceCidrs,
+  type PortRange,
+} from './ranges.ts';
+import { AllocationStateFile } from './state-file.ts';
+import { ManifestWatcher, type ManifestObjectChange } from './watcher.ts';
+
+const log = logger('manifest-source');
+
+type Change<K extends string, T> = {
+  readonly kind: K;
+  /** `namespace/name`, or `name` for a Node. */
+  readonly key: string;
+  readonly previous: T | undefined;
+  readonly current: T | undefined;
+};
+
+export type ManifestChange =
+  Change<'Service', Service> | Change<'EndpointSlice', EndpointSlice> | Change<'Node', Node>;
+
+export interface ManifestSourceOptions {
+  /** Where allocations are kept across restarts (`allocations.json`). */
+  readonly stateDir: string;
+  readonly onChange: (change: ManifestChange) => void;
+  /** Primary family first. Default 10.96.0.0/16 and fd00:10:96::/108. */
+  readonly serviceCidrs?: readonly string[];
+  /** `{first, last}` or `"30000-32767"` (the default). */
+  readonly nodePortRange?: PortRange | string;
+  readonly maxEndpointsPerSlice?: number;
+  readonly debounceMs?: number;
+  readonly rescanMs?: number;
+  /** Use fs.watch as well as the periodic rescan (default true). */
+  readonly watch?: boolean;
+}
+
+export interface ManifestSourceStatus {
+  readonly dir: string;
+  readonly synced: boolean;
+  readonly objects: {
+    readonly services: number;
+    readonly endpointSlices: number;
+    readonly nodes: number;
+    readonly pods: number;
+  };
+  /** Kinds read but not used yet, with counts. */
+  readonly kept: Readonly<Record<string, number>>;
+  readonly issues: readonly ManifestIssue[];
+}
+
+/**
+ * Pods by namespace and `label=value`, so that each Service looks only at the Pods that carry one
+ * of its selector's labels instead of every Pod in its namespace.
+ */
+class PodIndex {
+  readonly #byLabel = new Map<string, Pod[]>();
+
+  constructor(pods: Iterable<Pod>) {
+    for (const pod of pods) {
+      const ns = pod.metadata.namespace ?? 'default';
+      for (const [k, v] of Object.entries(pod.metadata.labels ?? {})) {
+        const bucket = `${ns}\0${k}=${v}`;
+        const list = this.#byLabel.get(bucket);
+        if (list) list.push(pod);
+        else this.#byLabel.set(bucket, [pod]);
+      }
+    }
+  }
+
+  /** A superset of the Pods the selector matches (the smallest of its labels' buckets). */
+  candidates(namespace: string, selector: Readonly<Record<string, string>>): readonly Pod[] {
+    let best: readonly Pod[] | undefined;
+    for (const [k, v] of Object.entries(selector)) {
+      const list = this.#byLabel.get(`${namespace}\0${k}=${v}`) ?? [];
+      if (!best || list.length < best.length) best = list;
+    }
+    return best ?? [];
+  }
+}
+
+export class ManifestSource {
+  readonly #dir: string;
+  readonly #options: ManifestSourceOptions;
+  readonly #allocator: ServiceAllocator;
+  readonly #stateFile: AllocationStateFile;
+  readonly #watcher: ManifestWatcher;
+  // What the directory says …
+  readonly #services = new Map<string, Service>();
+  readonly #userSlices = new Map<string, EndpointSlice>();
+  readonly #pods = new Map<string, Pod>();
+  readonly #nodes = new Map<string, Node>();
+  // … and what was last emitted.
+  #outServices: ReadonlyMap<string, Service> = new Map();
+  #outSlices: ReadonlyMap<string, EndpointSlice> = new Map();
+  #outNodes: ReadonlyMap<string, Node> = new Map();
+  #derivedIssues: readonly ManifestIssue[] = [];
+  #synced = false;
+  #resolveListed!: () => void;
+  /** Resolves once the whole directory has been read and its objects emitted. */
+  readonly initialListDone: Promise<void>;
+
+  private constructor(dir: string, options: ManifestSourceOptions) {
+    this.#dir = dir;
+    this.#options = options;
+    this.initialListDone = new Promise((resolve) => (this.#resolveListed = resolve));
+    const ranges = parseServiceCidrs(options.serviceCidrs ?? DEFAULT_SERVICE_CIDRS);
+    const ports =
+      typeof options.nodePortRange === 'string'
+        ? parsePortRange(options.nodePortRange)
+        : (options.nodePortRange ?? DEFAULT_NODE_PORT_RANGE);
+    this.#stateFile = new AllocationStateFile(options.stateDir);
+    this.#allocator = new ServiceAllocator(ranges, ports, this.#stateFile.load());
+    this.#watcher = ManifestWatcher.open(dir, {
+      onChanges: (changes) => this.#onChanges(changes),
+      ...(options.debounceMs !== undefined ? { debounceMs: options.debounceMs } : {}),
+      ...(options.rescanMs !== undefined ? { rescanMs: options.rescanMs } : {}),
+      ...(options.watch !== undefined ? { watch: options.watch } : {}),
+    });
+  }
+
+  /** Starts reading `dir`; changes arrive through `options.onChange`. Throws if `dir` is unusable. */
+  static open(dir: string, options: ManifestSourceOptions): ManifestSource {
+    return new ManifestSource(dir, options);
+  }
+
+  get synced(): boolean {
+    return this.#synced;
+  }
+
+  /** Current problems, each naming file, document, object and field where known. */
+  issues(): readonly ManifestIssue[] {
+    return [...this.#watcher.issues(), ...this.#derivedIssues];
+  }
+
+  /** `issues()` as lines for `ferry status`. */
+  errors(): readonly string[] {
+    return this.issues().map(formatIssue);
+  }
+
+  /** The Pods in the directory (the lab starts its workloads from them). */
+  pods(): readonly Pod[] {
+    return [...this.#pods.values()];
+  }
+
+  status(): ManifestSourceStatus {
+    return {
+      dir: this.#dir,
+      synced: this.#synced,
+      objects: {
+        services: this.#outServices.size,
+        endpointSlices: this.#outSlices.size,
+        nodes: this.#outNodes.size,
+        pods: this.#pods.size,
+      },
+      kept: countKept(this.#watcher.kept()),
+      issues: this.issues(),
+    };
+  }
+
+  /** Rescans the directory now and resolves when the result has been emitted. */
+  async rescan(): Promise<void> {
+    await this.#watcher.rescan();
+  }
+
+  async close(): Promise<void> {
+    await this.#watcher.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  #onChanges(changes: readonly ManifestObjectChange[]): void {
+    for (const c of changes) {
+      const store: Map<string, unknown> =
+        c.kind === 'Service'
+          ? this.#services
+          : c.kind === 'EndpointSlice'
+            ? this.#userSlices
+            : c.kind === 'Pod'
+              ? this.#pods
+              : this.#nodes;
+      if (c.current === undefined) store.delete(c.key);
+      else store.set(c.key, c.current);
+    }
+    this.#recompute();
+    if (!this.#synced) {
+      this.#synced = true;
+      this.#resolveListed();
+    }
+  }
+
+  #recompute(): void {
+    const issues: ManifestIssue[] = [];
+    const { services, errors } = this.#allocator.reconcile(this.#services, {
+      keepAbsent: this.#watcher.incomplete,
+    });
+    for (const [key, err] of errors) issues.push(this.#issueFor('Service', key, err));
+    try {
+      this.#stateFile.save(this.#allocator.state());
+    } catch (err) {
+      log.error({ err, file: this.#stateFile.path }, 'saving allocations failed');
+      issues.push({
+        file: this.#stateFile.path,
+        message: `saving allocations failed: ${(err as Error).message}`,
+      });
+    }
+
+    const slices = new Map(this.#userSlices);
+    const pods = new PodIndex(this.#pods.values());
+    for (const [key, service] of services) {
+      if (!hasSelector(service)) continue;
+      const candidates = pods.candidates(service.metadata.namespace ?? 'default', service.spec.selector!);
+      const built = buildEndpointSlices(service, candidates, this.#nodes, {
+        ...(this.#options.maxEndpointsPerSlice !== undefined
+          ? { maxEndpointsPerSlice: this.#options.maxEndpointsPerSlice }
+          : {}),
+      });
+      for (const slice of built) {
+        const sliceKey = `${slice.metadata.namespace}/${slice.metadata.name}`;
+        const user = this.#userSlices.get(sliceKey);
+        if (user) {
+          const at = this.#watcher.locate(
+            identityOf('EndpointSlice', slice.metadata.namespace, slice.metadata.name),
+          );
+          issues.push({
+            file: at?.file ?? '.',
+            ...(at ? { document: at.document } : {}),
+            object: `EndpointSlice ${sliceKey}`,
+            message: `has the name of a slice generated for Service ${key}; the file's slice is used`,
+          });
+          continue;
+        }
+        slices.set(sliceKey, slice);
+      }
+    }
+    this.#derivedIssues = issues;
+
+    const emit = <K extends ManifestChange['kind'], T>(
+      kind: K,
+      before: ReadonlyMap<string, T>,
+      after: ReadonlyMap<string, T>,
+    ): void => {
+      for (const key of new Set([...before.keys(), ...after.keys()])) {
+        const previous = before.get(key);
+        const current = after.get(key);
+        if (isDeepStrictEqual(previous, current)) continue;
+        try {
+          this.#options.onChange({ kind, key, previous, current } as ManifestChange);
+        } catch (err) {
+          log.error({ err, kind, key }, 'change handler failed');
+        }
+      }
+    };
+    const [nodesBefore, servicesBefore, slicesBefore] = [this.#outNodes, this.#outServices, this.#outSlices];
+    this.#outNodes = new Map(this.#nodes);
+    this.#outServices = services;
+    this.#outSlices = slices;
+    emit('Node', nodesBefore, this.#outNodes);
+    emit('Service', servicesBefore, this.#outServices);
+    emit('EndpointSlice', slicesBefore, this.#outSlices);
+  }
+
+  #issueFor(kind: string, key: string, err: AllocationError): ManifestIssue {
+    const [namespace, name] = key.split('/') as [string, string];
+    const at = this.#watcher.locate(identityOf(kind, namespace, name));
+    return {
+      file: at?.file ?? '.',
+      ...(at ? { document: at.document } : {}),
+      object: err.object,
+      field: err.field,
+      message: err.message.slice(`${err.object}: ${err.field}: `.length),
+    };
+  }
+}

@@ -1,0 +1,82 @@
+// The allocations on disk, so that a restarted agent hands every Service the same ClusterIPs and
+// NodePorts: clients and firewalls remember them. Written atomically (temp file, fsync, rename):
+// a crash leaves the old file or the new one, never half of one.
+import fs from 'node:fs';
+import path from 'node:path';
+import { logger } from '../../common/log.ts';
+import type { AllocationState, Holding } from './allocator.ts';
+
+const log = logger('manifest-state');
+const VERSION = 1;
+
+interface StateFile {
+  readonly version: number;
+  readonly services: AllocationState;
+}
+
+function isHolding(v: unknown): v is Holding {
+  if (typeof v !== 'object' || v === null) return false;
+  const h = v as Record<string, unknown>;
+  return (
+    Array.isArray(h['clusterIPs']) &&
+    h['clusterIPs'].every((ip) => typeof ip === 'string') &&
+    typeof h['nodePorts'] === 'object' &&
+    h['nodePorts'] !== null &&
+    Object.values(h['nodePorts']).every((p) => Number.isInteger(p)) &&
+    (h['healthCheckNodePort'] === undefined || Number.isInteger(h['healthCheckNodePort']))
+  );
+}
+
+export class AllocationStateFile {
+  readonly path: string;
+  #lastWritten = '';
+
+  constructor(stateDir: string) {
+    this.path = path.join(stateDir, 'allocations.json');
+  }
+
+  /**
+   * Reads the saved state; a missing file is an empty state. A corrupt one is moved aside (kept
+   * for a post-mortem) and also treated as empty, rather than blocking the agent from starting.
+   */
+  load(): AllocationState {
+    let text: string;
+    try {
+      text = fs.readFileSync(this.path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+      throw err;
+    }
+    try {
+      const parsed = JSON.parse(text) as Partial<StateFile>;
+      if (parsed.version !== VERSION || typeof parsed.services !== 'object' || parsed.services === null)
+        throw new Error(`unsupported version ${String(parsed.version)}`);
+      const services: Record<string, Holding> = {};
+      for (const [key, h] of Object.entries(parsed.services)) if (isHolding(h)) services[key] = h;
+      this.#lastWritten = text;
+      return services;
+    } catch (err) {
+      const aside = `${this.path}.corrupt-${Date.now()}`;
+      fs.renameSync(this.path, aside);
+      log.error({ err, file: this.path, movedTo: aside }, 'allocation state unreadable; starting empty');
+      return {};
+    }
+  }
+
+  /** Writes the state if it differs from what is on disk. */
+  save(services: AllocationState): void {
+    const text = `${JSON.stringify({ version: VERSION, services } satisfies StateFile, null, 2)}\n`;
+    if (text === this.#lastWritten) return;
+    fs.mkdirSync(path.dirname(this.path), { recursive: true });
+    const tmp = `${this.path}.tmp-${process.pid}`;
+    const fd = fs.openSync(tmp, 'w', 0o644);
+    try {
+      fs.writeFileSync(fd, text);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, this.path);
+    this.#lastWritten = text;
+  }
+}
