@@ -1,0 +1,79 @@
+// Model benchmark: full computation for 10,000 services × 10 endpoints, then the incremental sync
+// after one endpoint change in that set, plus the heap the model holds. Prints figures only.
+import { ServiceModel, type EndpointSlice, type Service } from '../src/model/index.ts';
+
+const SERVICES = 10_000;
+const ENDPOINTS = 10;
+const RUNS = 5;
+const INCREMENTAL = 200;
+
+function service(i: number): Service {
+  return {
+    metadata: { name: `svc-${i}`, namespace: 'default' },
+    spec: { clusterIPs: [`10.96.${i >> 8}.${i & 255}`], ports: [{ name: 'http', port: 80, targetPort: 'http' }] },
+  };
+}
+
+function slice(i: number, extra = 0): EndpointSlice {
+  const endpoints = Array.from({ length: ENDPOINTS + extra }, (_, e) => ({
+    addresses: [`10.${100 + (e % 100)}.${i >> 8}.${i & 255}`],
+    nodeName: `node-${e % 3}`,
+    conditions: { ready: true },
+  }));
+  return {
+    metadata: { name: `svc-${i}-a`, namespace: 'default', labels: { 'kubernetes.io/service-name': `svc-${i}` } },
+    addressType: 'IPv4',
+    ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+    endpoints,
+  };
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+const services = Array.from({ length: SERVICES }, (_, i) => service(i));
+const slices = Array.from({ length: SERVICES }, (_, i) => slice(i));
+
+const fullTimes: number[] = [];
+let model: ServiceModel | undefined;
+let heapDelta = 0;
+for (let r = 0; r < RUNS; r++) {
+  // eslint-disable-next-line no-useless-assignment -- dropping the reference lets gc() free the last run's model
+  model = undefined;
+  globalThis.gc?.();
+  const heapBefore = process.memoryUsage().heapUsed;
+  const start = performance.now();
+  const m = new ServiceModel({ nodeName: 'node-1', nodeAddresses: ['172.30.0.1'] });
+  model = m;
+  for (const s of services) m.apply({ kind: 'Service', previous: undefined, current: s });
+  for (const s of slices) m.apply({ kind: 'EndpointSlice', previous: undefined, current: s });
+  const { diff } = m.sync();
+  fullTimes.push(performance.now() - start);
+  if (diff.upsert.length !== SERVICES) throw new Error(`expected ${SERVICES} frontends, got ${diff.upsert.length}`);
+  globalThis.gc?.();
+  heapDelta = process.memoryUsage().heapUsed - heapBefore;
+}
+
+const incTimes: number[] = [];
+const live = model!;
+for (let k = 0; k < INCREMENTAL; k++) {
+  const i = (k * 37) % SERVICES;
+  const previous = slices[i]!;
+  const current = slice(i, k % 2 === 0 ? 1 : 0);
+  const start = performance.now();
+  live.apply({ kind: 'EndpointSlice', previous, current });
+  const { diff } = live.sync();
+  incTimes.push(performance.now() - start);
+  slices[i] = current;
+  if (diff.upsert.length > 1) throw new Error('incremental sync touched more than one frontend');
+}
+
+fullTimes.sort((a, b) => a - b);
+incTimes.sort((a, b) => a - b);
+console.log(`model: ${SERVICES} services × ${ENDPOINTS} endpoints`);
+console.log(`  full computation     median ${percentile(fullTimes, 50).toFixed(1)} ms   (goal < 200 ms, ${RUNS} runs)`);
+console.log(
+  `  incremental sync     median ${(percentile(incTimes, 50) * 1000).toFixed(1)} µs   p99 ${(percentile(incTimes, 99) * 1000).toFixed(1)} µs   (goal < 100 µs, ${INCREMENTAL} changes)`,
+);
+console.log(`  model heap           ${(heapDelta / 1024 / 1024).toFixed(1)} MiB${globalThis.gc ? '' : ' (approximate: run with --expose-gc for exact)'}`);

@@ -1,0 +1,190 @@
+// One Service (plus its slices) → the frontends one node programs. pkg/proxy/servicechangetracker.go
+// and serviceport.go decide which addresses a service has; pkg/proxy/iptables/proxier.go syncProxyRules
+// decides what each kind of traffic gets (forward, DROP for a Local policy with no local endpoint,
+// REJECT when the service has no endpoints at all).
+import { canonicalIp, cidrContains, compareIp, formatCidr, ipFamily, parseCidr, parseIp, type Family } from '../common/ip.ts';
+import { categorizeEndpoints, endpointsForPort, sliceBelongsTo, type EndpointInfo } from './endpoints.ts';
+import {
+  frontendKey,
+  type Backend,
+  type Frontend,
+  type FrontendAction,
+  type FrontendKind,
+  type HealthCheck,
+  type Scope,
+} from './frontend.ts';
+import {
+  ANNOTATION_LB_ALGORITHM,
+  LABEL_HEADLESS,
+  LABEL_SERVICE_PROXY_NAME,
+  type EndpointSlice,
+  type Protocol,
+  type Service,
+} from './k8s.ts';
+
+/** What the model needs to know about the node it computes for. */
+export interface NodeContext {
+  readonly name: string;
+  readonly zone?: string;
+  /** The node's own addresses (NodePorts listen here unless nodePortAddresses narrows them). */
+  readonly addresses: readonly string[];
+  /** kube-proxy --nodeport-addresses: CIDRs selecting which node addresses serve NodePorts. */
+  readonly nodePortAddresses?: readonly string[];
+}
+
+export const DEFAULT_AFFINITY_TIMEOUT_SECONDS = 10800; // core/v1 DefaultClientIPServiceAffinitySeconds
+
+export interface ServiceFrontends {
+  readonly frontends: readonly Frontend[];
+  readonly healthCheck: HealthCheck | undefined;
+  /** Things not programmed and why (e.g. SCTP ports), for logs and status. */
+  readonly warnings: readonly string[];
+}
+
+export function serviceName(service: Service): string {
+  return `${service.metadata.namespace ?? 'default'}/${service.metadata.name}`;
+}
+
+/** pkg/proxy/util ShouldSkipService plus the labels kube-proxy's informer filters on. */
+export function isProgrammable(service: Service): boolean {
+  const labels = service.metadata.labels ?? {};
+  if (labels[LABEL_SERVICE_PROXY_NAME] !== undefined || labels[LABEL_HEADLESS] !== undefined) return false;
+  if (service.spec.type === 'ExternalName') return false;
+  const ips = clusterIPs(service);
+  return ips.length > 0;
+}
+
+function clusterIPs(service: Service): string[] {
+  const list = service.spec.clusterIPs?.length ? service.spec.clusterIPs : service.spec.clusterIP ? [service.spec.clusterIP] : [];
+  return list.filter((ip) => ip !== 'None' && ip !== '');
+}
+
+function nodePortAddresses(node: NodeContext, family: Family): string[] {
+  const own = node.addresses.filter((a) => ipFamily(a) === family).map((a) => canonicalIp(a)!);
+  if (!node.nodePortAddresses?.length) return own;
+  const cidrs = node.nodePortAddresses.map((c) => parseCidr(c)).filter((c) => c !== undefined);
+  return own.filter((a) => cidrs.some((c) => cidrContains(c, parseIp(a)!)));
+}
+
+function toBackend(ep: EndpointInfo, protocol: Protocol): Backend {
+  return {
+    address: ep.address,
+    port: ep.port,
+    protocol,
+    state: ep.ready ? 'active' : 'terminating',
+    ...(ep.nodeName !== undefined ? { nodeName: ep.nodeName } : {}),
+    ...(ep.zone !== undefined ? { zone: ep.zone } : {}),
+    nodeLocal: ep.isLocal,
+  };
+}
+
+function sortedBackends(eps: readonly EndpointInfo[], protocol: Protocol): Backend[] {
+  return [...eps].sort((a, b) => compareIp(a.ip, b.ip) || a.port - b.port).map((ep) => toBackend(ep, protocol));
+}
+
+export function computeServiceFrontends(
+  service: Service,
+  slices: readonly EndpointSlice[],
+  node: NodeContext,
+): ServiceFrontends {
+  if (!isProgrammable(service)) return { frontends: [], healthCheck: undefined, warnings: [] };
+  const spec = service.spec;
+  const name = serviceName(service);
+  slices = slices.filter((s) => sliceBelongsTo(s, service.metadata.namespace ?? 'default', service.metadata.name));
+  const type = spec.type ?? 'ClusterIP';
+  const internalLocal = spec.internalTrafficPolicy === 'Local';
+  const externallyAccessible =
+    type === 'NodePort' || type === 'LoadBalancer' || (spec.externalIPs?.length ?? 0) > 0;
+  // eTP only has meaning for externally accessible services (pkg/proxy/serviceport.go ExternalPolicyLocal).
+  const externalLocal = externallyAccessible && spec.externalTrafficPolicy === 'Local';
+  const affinity =
+    spec.sessionAffinity === 'ClientIP'
+      ? (spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? DEFAULT_AFFINITY_TIMEOUT_SECONDS)
+      : 0;
+  const algorithm = service.metadata.annotations?.[ANNOTATION_LB_ALGORITHM] === 'maglev' ? 'maglev' : 'random';
+  const ranges = canonicalRanges(spec.loadBalancerSourceRanges ?? []);
+  const frontends: Frontend[] = [];
+  const warnings: string[] = [];
+  let localReady = 0;
+  let primaryFamily: Family | undefined;
+
+  for (const clusterIP of clusterIPs(service)) {
+    const family = ipFamily(clusterIP);
+    if (family === undefined) continue;
+    primaryFamily ??= family;
+    for (const port of spec.ports ?? []) {
+      const protocol = port.protocol ?? 'TCP';
+      if (protocol === 'SCTP') {
+        warnings.push(`${name}: port ${port.name ?? port.port}/SCTP is not programmed (Ferry's datapath serves TCP and UDP)`);
+        continue;
+      }
+      const endpoints = endpointsForPort(slices, port, family, node.name);
+      const sets = categorizeEndpoints(endpoints, { internalLocal, externalLocal, externallyAccessible }, node.name, node.zone);
+      if (family === primaryFamily) localReady += endpoints.filter((ep) => ep.isLocal && ep.ready).length;
+      const internalSet = internalLocal ? sets.local : sets.cluster;
+      const externalSet = externalLocal ? sets.local : sets.cluster;
+      // Traffic from pods and the node to an external address of an eTP=Local service is
+      // short-circuited to the cluster set (proxier.go: "Short-circuit pod traffic to the cluster chain").
+      const externalFromInside = sets.usesCluster ? sets.cluster : sets.local;
+      const make = (kind: FrontendKind, address: string, frontPort: number, scope: Scope, set: readonly EndpointInfo[]): void => {
+        const action: FrontendAction = !sets.hasAny ? 'reject' : set.length === 0 ? 'drop' : 'forward';
+        frontends.push({
+          key: frontendKey(address, frontPort, protocol, scope),
+          service: name,
+          portName: port.name ?? '',
+          kind,
+          address,
+          port: frontPort,
+          protocol,
+          scope,
+          action,
+          backends: action === 'forward' ? sortedBackends(set, protocol) : [],
+          affinityTimeoutSeconds: affinity,
+          sourceRanges: kind === 'LoadBalancer' ? ranges.filter((r) => ipFamily(r.split('/')[0]!) === family) : [],
+          algorithm,
+        });
+      };
+      const external = (kind: FrontendKind, address: string, frontPort: number): void => {
+        make(kind, address, frontPort, 'external', externalSet);
+        make(kind, address, frontPort, 'internal', externalFromInside);
+      };
+      make('ClusterIP', canonicalIp(clusterIP)!, port.port, 'internal', internalSet);
+      if ((type === 'NodePort' || type === 'LoadBalancer') && port.nodePort) {
+        for (const address of nodePortAddresses(node, family)) external('NodePort', address, port.nodePort);
+      }
+      for (const ip of spec.externalIPs ?? []) {
+        if (ipFamily(ip) === family) external('ExternalIP', canonicalIp(ip)!, port.port);
+      }
+      if (type === 'LoadBalancer') {
+        for (const ingress of service.status?.loadBalancer?.ingress ?? []) {
+          // ipMode Proxy: the load balancer proxies to the nodes, so the VIP must not be captured here.
+          if (!ingress.ip || ingress.ipMode === 'Proxy' || ipFamily(ingress.ip) !== family) continue;
+          external('LoadBalancer', canonicalIp(ingress.ip)!, port.port);
+        }
+      }
+    }
+  }
+  const healthCheck =
+    type === 'LoadBalancer' && externalLocal && spec.healthCheckNodePort
+      ? { service: name, nodePort: spec.healthCheckNodePort, localEndpoints: localReady }
+      : undefined;
+  return { frontends: dedupe(frontends, warnings), healthCheck, warnings };
+}
+
+function canonicalRanges(ranges: readonly string[]): string[] {
+  const out = ranges.map((text) => parseCidr(text.trim())).filter((c) => c !== undefined).map(formatCidr);
+  return [...new Set(out)].sort();
+}
+
+/** Two ports of one service may claim the same frontend (e.g. the same externalIP twice): first wins. */
+function dedupe(frontends: Frontend[], warnings: string[]): Frontend[] {
+  const seen = new Map<string, Frontend>();
+  for (const f of frontends) {
+    if (seen.has(f.key)) {
+      if (f.scope === 'internal') warnings.push(`${f.service}: duplicate frontend ${f.address}:${f.port}/${f.protocol} ignored`);
+      continue;
+    }
+    seen.set(f.key, f);
+  }
+  return [...seen.values()];
+}

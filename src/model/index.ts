@@ -1,0 +1,18 @@
+// The pure Service model: Kubernetes objects in, the per-node frontend table out.
+//
+//   const model = new ServiceModel({ nodeName: 'node-1', nodeAddresses: ['172.30.0.1'] });
+//   model.apply({ kind: 'Service', previous, current });   // from any source; no-ops return false
+//   const { diff } = model.sync();                         // minimal FrontendDiff since the last sync
+//   model.table(); model.errors();                         // current table; InvalidObjectErrors
+//   resolve(model.table(), { source: 'pod', destination, port, protocol }) // backends | REJECT | DROP
+export * from './k8s.ts';
+export * from './frontend.ts';
+export { computeServiceFrontends, isProgrammable, serviceName, DEFAULT_AFFINITY_TIMEOUT_SECONDS } from './frontends.ts';
+export type { NodeContext, ServiceFrontends } from './frontends.ts';
+export { categorizeEndpoints, endpointsForPort, sliceBelongsTo } from './endpoints.ts';
+export type { EndpointInfo, CategorizedEndpoints, TrafficPolicies } from './endpoints.ts';
+export { ServiceModel, nodeContextFrom } from './service-model.ts';
+export type { ModelChange, ModelSync, ServiceModelOptions } from './service-model.ts';
+export { validateService, validateEndpointSlice, validateNode, describeService } from './validate.ts';
+export { resolve } from './resolve.ts';
+export type { FlowQuery, FlowResult } from './resolve.ts';

@@ -1,0 +1,171 @@
+// Validation of the objects Ferry programs. The API server validates in a cluster, but the
+// standalone source reads hand-written YAML, and a bad object must cost only itself: each problem
+// becomes an InvalidObjectError naming the object and the field, and the object is not programmed.
+import { InvalidObjectError } from '../common/errors.ts';
+import { ipFamily, parseCidr } from '../common/ip.ts';
+import type { EndpointSlice, Node, Service } from './k8s.ts';
+
+const PROTOCOLS = new Set(['TCP', 'UDP', 'SCTP']);
+const TYPES = new Set(['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName']);
+const POLICIES = new Set(['Cluster', 'Local']);
+// RFC 1123 label, as the API server requires for port names and object names.
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+function isPort(value: unknown): boolean {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 65535;
+}
+
+class Problems {
+  readonly list: InvalidObjectError[] = [];
+  readonly #object: string;
+  constructor(object: string) {
+    this.#object = object;
+  }
+  add(field: string, problem: string): void {
+    this.list.push(new InvalidObjectError(this.#object, field, problem));
+  }
+}
+
+function checkMeta(p: Problems, meta: { name?: unknown; namespace?: unknown } | undefined, namespaced: boolean): void {
+  if (!meta || typeof meta.name !== 'string' || meta.name === '') p.add('metadata.name', 'required');
+  else if (meta.name.length > 253 || !SUBDOMAIN.test(meta.name)) p.add('metadata.name', `"${meta.name}" is not a valid DNS subdomain`);
+  if (namespaced && meta?.namespace !== undefined && (typeof meta.namespace !== 'string' || !DNS_LABEL.test(meta.namespace))) {
+    p.add('metadata.namespace', `"${String(meta.namespace)}" is not a valid DNS label`);
+  }
+}
+
+export function describeService(service: Service): string {
+  return `Service ${service.metadata?.namespace ?? 'default'}/${service.metadata?.name ?? '?'}`;
+}
+
+export function validateService(service: Service): InvalidObjectError[] {
+  const p = new Problems(describeService(service));
+  checkMeta(p, service.metadata, true);
+  const spec = service.spec;
+  if (!spec || typeof spec !== 'object') {
+    p.add('spec', 'required');
+    return p.list;
+  }
+  const type = spec.type ?? 'ClusterIP';
+  if (!TYPES.has(type)) p.add('spec.type', `unsupported value "${type}"`);
+  if (type === 'ExternalName') {
+    if (!spec.externalName) p.add('spec.externalName', 'required for type ExternalName');
+    return p.list;
+  }
+  const ips = spec.clusterIPs ?? (spec.clusterIP !== undefined ? [spec.clusterIP] : []);
+  const headless = ips[0] === 'None';
+  const families = new Set<number>();
+  ips.forEach((ip, i) => {
+    if (ip === 'None' && i === 0 && ips.length === 1) return;
+    const family = ipFamily(ip);
+    if (family === undefined) p.add(`spec.clusterIPs[${i}]`, `"${ip}" is not a valid IP address`);
+    else if (families.has(family)) p.add(`spec.clusterIPs[${i}]`, `a second IPv${family} address is not allowed`);
+    else families.add(family);
+  });
+  if (spec.clusterIP !== undefined && spec.clusterIPs?.length && spec.clusterIP !== spec.clusterIPs[0]) {
+    p.add('spec.clusterIP', 'must equal spec.clusterIPs[0]');
+  }
+  if (!headless && ips.length === 0) p.add('spec.clusterIPs', 'required (no address was allocated)');
+  const ports = spec.ports ?? [];
+  if (!Array.isArray(ports)) p.add('spec.ports', 'must be a list');
+  if (!headless && Array.isArray(ports) && ports.length === 0) p.add('spec.ports', 'required');
+  const names = new Set<string>();
+  const frontPorts = new Set<string>();
+  (Array.isArray(ports) ? ports : []).forEach((port, i) => {
+    const f = `spec.ports[${i}]`;
+    const protocol = port.protocol ?? 'TCP';
+    if (!PROTOCOLS.has(protocol)) p.add(`${f}.protocol`, `unsupported value "${protocol}" (TCP, UDP or SCTP)`);
+    if (!isPort(port.port)) p.add(`${f}.port`, `${String(port.port)} is not a port (1-65535)`);
+    if (ports.length > 1 && !port.name) p.add(`${f}.name`, 'required when a service has several ports');
+    if (port.name !== undefined) {
+      if (!DNS_LABEL.test(port.name) || port.name.length > 63) p.add(`${f}.name`, `"${port.name}" is not a valid DNS label`);
+      if (names.has(port.name)) p.add(`${f}.name`, `duplicate port name "${port.name}"`);
+      names.add(port.name);
+    }
+    const front = `${port.port}/${protocol}`;
+    if (frontPorts.has(front)) p.add(`${f}.port`, `duplicate port ${front}`);
+    frontPorts.add(front);
+    const target = port.targetPort;
+    if (typeof target === 'number' && !isPort(target)) p.add(`${f}.targetPort`, `${target} is not a port (1-65535)`);
+    if (typeof target === 'string' && (!/^[a-z0-9-]{1,15}$/.test(target) || !/[a-z]/.test(target))) {
+      p.add(`${f}.targetPort`, `"${target}" is not a valid port name (IANA_SVC_NAME)`);
+    }
+    if (port.nodePort !== undefined) {
+      if (type === 'ClusterIP') p.add(`${f}.nodePort`, 'may not be set for type ClusterIP');
+      else if (!isPort(port.nodePort)) p.add(`${f}.nodePort`, `${String(port.nodePort)} is not a port (1-65535)`);
+    }
+  });
+  if (spec.selector !== undefined) {
+    if (typeof spec.selector !== 'object' || spec.selector === null || Array.isArray(spec.selector)) p.add('spec.selector', 'must be a map of labels');
+    else for (const [k, v] of Object.entries(spec.selector)) if (typeof v !== 'string') p.add(`spec.selector.${k}`, 'must be a string');
+  }
+  (spec.externalIPs ?? []).forEach((ip, i) => {
+    if (ipFamily(ip) === undefined) p.add(`spec.externalIPs[${i}]`, `"${ip}" is not a valid IP address`);
+  });
+  (spec.loadBalancerSourceRanges ?? []).forEach((cidr, i) => {
+    if (!parseCidr(String(cidr).trim())) p.add(`spec.loadBalancerSourceRanges[${i}]`, `"${cidr}" is not a valid CIDR`);
+  });
+  for (const field of ['externalTrafficPolicy', 'internalTrafficPolicy'] as const) {
+    const v = spec[field];
+    if (v !== undefined && !POLICIES.has(v)) p.add(`spec.${field}`, `unsupported value "${v}" (Cluster or Local)`);
+  }
+  if (spec.sessionAffinity !== undefined && spec.sessionAffinity !== 'None' && spec.sessionAffinity !== 'ClientIP') {
+    p.add('spec.sessionAffinity', `unsupported value "${spec.sessionAffinity}" (None or ClientIP)`);
+  }
+  const timeout = spec.sessionAffinityConfig?.clientIP?.timeoutSeconds;
+  if (timeout !== undefined) {
+    if (spec.sessionAffinity !== 'ClientIP') p.add('spec.sessionAffinityConfig', 'only allowed with sessionAffinity ClientIP');
+    if (!Number.isInteger(timeout) || timeout < 1 || timeout > 86400) {
+      p.add('spec.sessionAffinityConfig.clientIP.timeoutSeconds', `${timeout} is not within 1-86400`);
+    }
+  }
+  if (spec.healthCheckNodePort !== undefined && !isPort(spec.healthCheckNodePort)) {
+    p.add('spec.healthCheckNodePort', `${spec.healthCheckNodePort} is not a port (1-65535)`);
+  }
+  (service.status?.loadBalancer?.ingress ?? []).forEach((ingress, i) => {
+    if (ingress.ip !== undefined && ipFamily(ingress.ip) === undefined) {
+      p.add(`status.loadBalancer.ingress[${i}].ip`, `"${ingress.ip}" is not a valid IP address`);
+    }
+    if (ingress.ipMode !== undefined && ingress.ipMode !== 'VIP' && ingress.ipMode !== 'Proxy') {
+      p.add(`status.loadBalancer.ingress[${i}].ipMode`, `unsupported value "${ingress.ipMode}" (VIP or Proxy)`);
+    }
+  });
+  return p.list;
+}
+
+export function validateEndpointSlice(slice: EndpointSlice): InvalidObjectError[] {
+  const p = new Problems(`EndpointSlice ${slice.metadata?.namespace ?? 'default'}/${slice.metadata?.name ?? '?'}`);
+  checkMeta(p, slice.metadata, true);
+  if (!['IPv4', 'IPv6', 'FQDN'].includes(slice.addressType)) p.add('addressType', `unsupported value "${slice.addressType}"`);
+  (slice.ports ?? []).forEach((port, i) => {
+    if (port.port !== undefined && !isPort(port.port)) p.add(`ports[${i}].port`, `${port.port} is not a port (1-65535)`);
+    if (port.protocol !== undefined && !PROTOCOLS.has(port.protocol)) p.add(`ports[${i}].protocol`, `unsupported value "${port.protocol}"`);
+  });
+  if (slice.addressType === 'FQDN') return p.list;
+  const family = slice.addressType === 'IPv4' ? 4 : 6;
+  (slice.endpoints ?? []).forEach((ep, i) => {
+    if (!Array.isArray(ep.addresses) || ep.addresses.length === 0) {
+      p.add(`endpoints[${i}].addresses`, 'at least one address is required');
+      return;
+    }
+    ep.addresses.forEach((a, j) => {
+      if (ipFamily(a) !== family) p.add(`endpoints[${i}].addresses[${j}]`, `"${a}" is not an ${slice.addressType} address`);
+    });
+  });
+  return p.list;
+}
+
+export function validateNode(node: Node): InvalidObjectError[] {
+  const p = new Problems(`Node ${node.metadata?.name ?? '?'}`);
+  checkMeta(p, node.metadata, false);
+  (node.status?.addresses ?? []).forEach((a, i) => {
+    if ((a.type === 'InternalIP' || a.type === 'ExternalIP') && ipFamily(a.address) === undefined) {
+      p.add(`status.addresses[${i}].address`, `"${a.address}" is not a valid IP address`);
+    }
+  });
+  (node.spec?.podCIDRs ?? []).forEach((c, i) => {
+    if (!parseCidr(c)) p.add(`spec.podCIDRs[${i}]`, `"${c}" is not a valid CIDR`);
+  });
+  return p.list;
+}
