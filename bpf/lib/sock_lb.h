@@ -1,0 +1,270 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Socket-layer load balancing: a connect() or sendmsg() to a service frontend is rewritten to a
+ * backend before any packet exists, so east-west traffic needs no per-packet NAT; recvmsg() and
+ * getpeername() show the frontend back to the application through a reverse entry keyed by the
+ * socket cookie. Written once for both families over a 16-byte address.
+ */
+#pragma once
+
+#include "lb.h"
+
+#define EPERM 1
+#define ECONNREFUSED 111
+#define EHOSTUNREACH 113
+#define EADDRINUSE 98
+
+#define SYS_REJECT 0
+#define SYS_PROCEED 1
+
+/* Reasons, also the indexes of ferry_sock_counters_v1 (mirrored in src/datapath/sock-counters.ts). */
+enum sock_reason {
+	SOCK_TRANSLATED = 0,      /* frontend rewritten to a backend */
+	SOCK_REJECT_NO_BACKEND,   /* the service has no endpoints: ECONNREFUSED */
+	SOCK_DROP_POLICY,         /* iTP/eTP Local left no backend here: EHOSTUNREACH */
+	SOCK_DROP_MISSING_BACKEND,/* a slot pointed at a backend that is gone (should not happen) */
+	SOCK_AFFINITY_HIT,        /* sessionAffinity reused the previous backend */
+	SOCK_REVNAT,              /* recvmsg/getpeername showed the frontend back */
+	SOCK_BIND_REFUSED,        /* a bind to an allocated NodePort was refused */
+	SOCK_REVNAT_UPDATE_FAIL,  /* the reverse entry could not be written (LRU under pressure) */
+	SOCK_REASON_MAX,
+};
+
+struct sock_revnat_key {
+	__u64 cookie;     /* socket cookie */
+	__u8 address[16]; /* backend address the socket is connected / sending to */
+	__be16 port;      /* backend port */
+	__u8 pad[6];
+};
+
+struct sock_revnat {
+	__u8 address[16]; /* frontend address to show the application */
+	__be16 port;      /* frontend port */
+	__u8 pad[2];
+	__u32 service_id; /* for events and `ferry observe` */
+};
+
+struct affinity_key {
+	__u64 client;     /* network-namespace cookie of the client: one pod = one client */
+	__u32 service_id; /* frontend */
+	__u32 pad;
+};
+
+struct affinity {
+	__u64 last_used_ns; /* bpf_ktime_get_boot_ns of the last connection */
+	__u32 backend_id;
+	__u32 pad;
+};
+
+struct nodeport_key {
+	__be16 port;   /* allocated NodePort, network order */
+	__u8 protocol; /* IPPROTO_* */
+	__u8 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, FERRY_LB_SOCK_REVNAT_MAX);
+	__type(key, struct sock_revnat_key);
+	__type(value, struct sock_revnat);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ferry_sock_revnat_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, FERRY_LB_AFFINITY_MAX);
+	__type(key, struct affinity_key);
+	__type(value, struct affinity);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ferry_affinity_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct nodeport_key);
+	__type(value, __u8); /* 1 */
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ferry_nodeports_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SOCK_REASON_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ferry_sock_counters_v1 SEC(".maps");
+
+static __always_inline void sock_count(enum sock_reason reason)
+{
+	__u32 index = reason;
+	__u64 *n = bpf_map_lookup_elem(&ferry_sock_counters_v1, &index);
+
+	if (n)
+		*n += 1;
+}
+
+/* The destination of a sock_addr context as 16 bytes. */
+static __always_inline void sock_dst(struct bpf_sock_addr *ctx, int v6, __u8 out[16])
+{
+	if (v6) {
+		__u32 w[4];
+
+		/* 4-byte loads: the verifier only allows word access to user_ip6. */
+		w[0] = ctx->user_ip6[0];
+		w[1] = ctx->user_ip6[1];
+		w[2] = ctx->user_ip6[2];
+		w[3] = ctx->user_ip6[3];
+		__builtin_memcpy(out, w, 16);
+	} else {
+		lb_v4_mapped(out, ctx->user_ip4);
+	}
+}
+
+static __always_inline void sock_set_dst(struct bpf_sock_addr *ctx, int v6, const __u8 a[16], __be16 port)
+{
+	__u32 w[4];
+
+	__builtin_memcpy(w, a, 16);
+	if (v6) {
+		ctx->user_ip6[0] = w[0];
+		ctx->user_ip6[1] = w[1];
+		ctx->user_ip6[2] = w[2];
+		ctx->user_ip6[3] = w[3];
+	} else {
+		ctx->user_ip4 = w[3];
+	}
+	ctx->user_port = (__u32)port;
+}
+
+static __always_inline __u8 sock_protocol(struct bpf_sock_addr *ctx)
+{
+	/* connect() on a SOCK_STREAM socket may carry protocol 0 on some paths: go by the type. */
+	return ctx->type == SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP;
+}
+
+/* Picks a backend for the frontend `master` under `key`; returns it and its id, or 0. */
+static __always_inline struct lb_backend *sock_pick(struct bpf_sock_addr *ctx, struct lb_service_key *key,
+						     const struct lb_service *master, __u32 *id)
+{
+	struct affinity_key akey = {};
+	struct affinity *seen;
+	struct lb_backend *backend;
+	__u64 now = 0;
+	__u16 slot;
+
+	if (master->affinity_timeout) {
+		akey.client = bpf_get_netns_cookie(ctx);
+		akey.service_id = master->service_id;
+		now = bpf_ktime_get_boot_ns();
+		seen = bpf_map_lookup_elem(&ferry_affinity_v1, &akey);
+		if (seen && now - seen->last_used_ns < (__u64)master->affinity_timeout * 1000000000ULL) {
+			*id = seen->backend_id;
+			backend = bpf_map_lookup_elem(&ferry_backends_v1, id);
+			/* A backend that left the service falls through to a fresh pick. */
+			if (backend) {
+				seen->last_used_ns = now;
+				sock_count(SOCK_AFFINITY_HIT);
+				return backend;
+			}
+		}
+	}
+	slot = (bpf_get_prandom_u32() % master->count) + 1;
+	backend = lb_slot_backend(key, slot, id);
+	if (backend && master->affinity_timeout) {
+		struct affinity fresh = { .last_used_ns = now, .backend_id = *id };
+
+		bpf_map_update_elem(&ferry_affinity_v1, &akey, &fresh, BPF_ANY);
+	}
+	return backend;
+}
+
+/* connect() and unconnected sendmsg(): translate a frontend to a backend. */
+static __always_inline int sock_xlate_fwd(struct bpf_sock_addr *ctx, int v6)
+{
+	struct lb_service_key key;
+	struct lb_service *entry;
+	struct lb_service master;
+	struct lb_backend *backend;
+	struct sock_revnat_key rkey = {};
+	struct sock_revnat rval = {};
+	__u8 dst[16];
+	__be16 port = (__be16)ctx->user_port;
+	__u32 id = 0;
+
+	sock_dst(ctx, v6, dst);
+	lb_key(&key, dst, port, sock_protocol(ctx), LB_SCOPE_INTERNAL, 0);
+	entry = bpf_map_lookup_elem(&ferry_services_v1, &key);
+	if (!entry)
+		return SYS_PROCEED; /* not a service: leave the socket alone */
+	master = *entry;
+	if ((master.flags & LB_SVC_F_REJECT) || (!(master.flags & LB_SVC_F_DROP) && master.count == 0)) {
+		sock_count(SOCK_REJECT_NO_BACKEND);
+		bpf_set_retval(-ECONNREFUSED);
+		return SYS_REJECT;
+	}
+	if (master.flags & LB_SVC_F_DROP || master.count == 0) {
+		/* kube-proxy drops here and the client waits for a timeout; failing at once is kinder. */
+		sock_count(SOCK_DROP_POLICY);
+		bpf_set_retval(-EHOSTUNREACH);
+		return SYS_REJECT;
+	}
+	backend = sock_pick(ctx, &key, &master, &id);
+	if (!backend) {
+		sock_count(SOCK_DROP_MISSING_BACKEND);
+		bpf_set_retval(-EHOSTUNREACH);
+		return SYS_REJECT;
+	}
+	/* An IPv6 socket can only reach an IPv4 backend through a mapped address, which is what we
+	 * store; an IPv4 socket cannot reach an IPv6 backend (the model never mixes families). */
+	if (!v6 && !lb_is_v4_mapped(backend->address)) {
+		sock_count(SOCK_DROP_MISSING_BACKEND);
+		bpf_set_retval(-EHOSTUNREACH);
+		return SYS_REJECT;
+	}
+	rkey.cookie = bpf_get_socket_cookie(ctx);
+	__builtin_memcpy(rkey.address, backend->address, 16);
+	rkey.port = backend->port;
+	__builtin_memcpy(rval.address, dst, 16);
+	rval.port = port;
+	rval.service_id = master.service_id;
+	if (bpf_map_update_elem(&ferry_sock_revnat_v1, &rkey, &rval, BPF_ANY))
+		sock_count(SOCK_REVNAT_UPDATE_FAIL);
+	sock_set_dst(ctx, v6, backend->address, backend->port);
+	sock_count(SOCK_TRANSLATED);
+	return SYS_PROCEED;
+}
+
+/* recvmsg() / getpeername(): show the frontend in place of the backend. */
+static __always_inline int sock_xlate_rev(struct bpf_sock_addr *ctx, int v6)
+{
+	struct sock_revnat_key rkey = {};
+	struct sock_revnat *rval;
+
+	rkey.cookie = bpf_get_socket_cookie(ctx);
+	sock_dst(ctx, v6, rkey.address);
+	rkey.port = (__be16)ctx->user_port;
+	rval = bpf_map_lookup_elem(&ferry_sock_revnat_v1, &rkey);
+	if (!rval)
+		return SYS_PROCEED;
+	if (!v6 && !lb_is_v4_mapped(rval->address))
+		return SYS_PROCEED;
+	sock_set_dst(ctx, v6, rval->address, rval->port);
+	sock_count(SOCK_REVNAT);
+	return SYS_PROCEED;
+}
+
+/* bind(): a local socket must not take a port that NodePorts own on this node. */
+static __always_inline int sock_bind_check(struct bpf_sock_addr *ctx)
+{
+	struct nodeport_key key = {};
+
+	key.port = (__be16)ctx->user_port;
+	if (key.port == 0)
+		return SYS_PROCEED;
+	key.protocol = sock_protocol(ctx);
+	if (!bpf_map_lookup_elem(&ferry_nodeports_v1, &key))
+		return SYS_PROCEED;
+	sock_count(SOCK_BIND_REFUSED);
+	bpf_set_retval(-EADDRINUSE);
+	return SYS_REJECT;
+}
