@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MapFullError } from '../../../src/common/errors.ts';
 import { frontendKey, type Backend, type Frontend } from '../../../src/model/frontend.ts';
-import { ServiceWriter, type LbMaps, type MapLike } from '../../../src/datapath/service-writer.ts';
+import { ServiceWriter, type MapLike } from '../../../src/datapath/service-writer.ts';
 import { decodeServiceKey, decodeServiceValue, encodeId } from '../../../src/datapath/lb-codec.ts';
 
 class FakeMap implements MapLike {
@@ -40,7 +40,7 @@ class FakeMap implements MapLike {
   }
 }
 
-function makeMaps(capacity = { services: 1000, backends: 1000 }): { maps: LbMaps & Record<string, FakeMap>; log: string[]; violations: string[] } {
+function makeMaps(capacity = { services: 1000, backends: 1000 }): { maps: { services: FakeMap; backends: FakeMap; revnat: FakeMap; nodeports: FakeMap }; log: string[]; violations: string[] } {
   const log: string[] = [];
   const violations: string[] = [];
   const check = (): void => {
