@@ -1,0 +1,216 @@
+// The agent's reconcile loop: changes from a source go into the model; a bounded-frequency runner
+// drives syncs; each sync is a short list of named steps. The first sync adopts what the pinned
+// maps hold and reconciles the difference without flushing; only then is the agent ready.
+import type { Logger } from '../common/log.ts';
+import type { InvalidObjectError } from '../common/errors.ts';
+import type { Frontend, FrontendDiff } from '../model/frontend.ts';
+import { ServiceModel, type ModelChange, type ServiceModelOptions } from '../model/service-model.ts';
+import { SyncRunner, type SyncOutcome, type SyncRunnerOptions } from './sync-runner.ts';
+
+/** What the agent needs of a datapath; ServiceWriter provides it. */
+export interface DatapathWriter {
+  readBack(): unknown;
+  reconcile(desired: Iterable<Frontend>): DatapathResult;
+  apply(diff: FrontendDiff): DatapathResult;
+}
+
+export interface DatapathResult {
+  readonly upserted: number;
+  readonly removed: number;
+  readonly failed: readonly { readonly frontend: string; readonly error: Error }[];
+  readonly orphansRemoved: number;
+}
+
+export interface AgentOptions extends ServiceModelOptions {
+  readonly writer: DatapathWriter;
+  readonly log: Logger;
+  readonly runner?: Partial<SyncRunnerOptions>;
+  /** Called after every sync with its record (metrics, status file). */
+  readonly onSync?: (record: SyncRecord) => void;
+}
+
+export interface SyncRecord {
+  readonly ok: boolean;
+  readonly full: boolean;
+  readonly at: number; // epoch ms
+  readonly durationMs: number;
+  /** From the first change the sync carried to the maps being updated (kube-proxy's network programming latency). */
+  readonly programmingLatencyMs: number | undefined;
+  readonly upserted: number;
+  readonly removed: number;
+  readonly orphansRemoved: number;
+  readonly failedFrontends: readonly string[];
+  readonly error?: string;
+}
+
+export interface AgentStatus {
+  readonly ready: boolean;
+  readonly syncs: number;
+  readonly failedSyncs: number;
+  readonly consecutiveFailures: number;
+  readonly lastSync: SyncRecord | undefined;
+  readonly lastSuccessAt: number | undefined;
+  readonly frontends: number;
+  readonly services: number;
+  readonly invalidObjects: readonly { readonly object: string; readonly field: string; readonly message: string }[];
+  readonly warnings: readonly string[];
+}
+
+const DEFAULT_RUNNER: SyncRunnerOptions = { minIntervalMs: 20, maxIntervalMs: 60_000, retryBaseMs: 200, maxBackoffMs: 10_000 };
+
+export class Agent {
+  readonly #model: ServiceModel;
+  readonly #writer: DatapathWriter;
+  readonly #log: Logger;
+  readonly #runner: SyncRunner;
+  readonly #onSync: ((record: SyncRecord) => void) | undefined;
+  #ready = false;
+  #adopted = false;
+  #syncs = 0;
+  #failedSyncs = 0;
+  #consecutiveFailures = 0;
+  #lastSync: SyncRecord | undefined;
+  #lastSuccessAt: number | undefined;
+  #firstPendingAt: number | undefined;
+  #warnings: readonly string[] = [];
+  #reportedErrors = new Set<string>();
+
+  constructor(options: AgentOptions) {
+    this.#model = new ServiceModel(options);
+    this.#writer = options.writer;
+    this.#log = options.log;
+    this.#onSync = options.onSync;
+    this.#runner = new SyncRunner(() => this.#sync(), { ...DEFAULT_RUNNER, ...options.runner }, (o) => this.#outcome(o));
+  }
+
+  /** Feed for every source. Cheap: records the change and asks for a sync. */
+  onChange(change: ModelChange): void {
+    if (!this.#model.apply(change)) {
+      this.#reportInvalid();
+      return;
+    }
+    this.#firstPendingAt ??= performance.now();
+    if (this.#adopted) this.#runner.request();
+  }
+
+  /** Call once every source has listed: adopts the pinned state, reconciles, and becomes ready. */
+  async start(): Promise<SyncOutcome> {
+    this.#model.markFull();
+    const outcome = await this.#runner.runNow();
+    if (!outcome.ok) this.#log.error({ err: outcome.error }, 'first sync failed; retrying');
+    return outcome;
+  }
+
+  get ready(): boolean {
+    return this.#ready;
+  }
+
+  /** Resolves when the agent is ready (the first sync succeeded). */
+  async whenReady(pollMs = 20): Promise<void> {
+    while (!this.#ready) await new Promise((r) => setTimeout(r, pollMs));
+  }
+
+  model(): ServiceModel {
+    return this.#model;
+  }
+
+  status(): AgentStatus {
+    return {
+      ready: this.#ready,
+      syncs: this.#syncs,
+      failedSyncs: this.#failedSyncs,
+      consecutiveFailures: this.#consecutiveFailures,
+      lastSync: this.#lastSync,
+      lastSuccessAt: this.#lastSuccessAt,
+      frontends: this.#model.table().frontends.size,
+      services: this.#model.services().length,
+      invalidObjects: this.#model.errors().map((e) => ({ object: e.object, field: e.field, message: e.message })),
+      warnings: this.#warnings,
+    };
+  }
+
+  async stop(): Promise<void> {
+    await this.#runner.stop();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+
+  // ---- the sync, as named steps ----
+
+  async #sync(): Promise<void> {
+    const started = performance.now();
+    const carriedSince = this.#firstPendingAt;
+    this.#firstPendingAt = undefined;
+    this.#adoptOnce();
+    const computed = this.#model.sync();
+    this.#warnings = computed.warnings;
+    const result = computed.full ? this.#writer.reconcile(this.#model.table().frontends.values()) : this.#writer.apply(computed.diff);
+    const record: SyncRecord = {
+      ok: result.failed.length === 0,
+      full: computed.full,
+      at: Date.now(),
+      durationMs: performance.now() - started,
+      programmingLatencyMs: carriedSince === undefined ? undefined : performance.now() - carriedSince,
+      upserted: result.upserted,
+      removed: result.removed,
+      orphansRemoved: result.orphansRemoved,
+      failedFrontends: result.failed.map((f) => `${f.frontend}: ${f.error.message}`),
+    };
+    this.#record(record);
+    if (result.failed.length > 0) {
+      // The model moved on, the maps did not: only a full sync brings them back in step.
+      this.#model.markFull();
+      this.#firstPendingAt ??= carriedSince;
+      throw new AggregateError(result.failed.map((f) => f.error), `${result.failed.length} frontend(s) not programmed`);
+    }
+    this.#ready = true;
+  }
+
+  #adoptOnce(): void {
+    if (this.#adopted) return;
+    this.#writer.readBack();
+    this.#adopted = true;
+  }
+
+  #record(record: SyncRecord): void {
+    this.#syncs++;
+    this.#lastSync = record;
+    if (record.ok) {
+      this.#lastSuccessAt = record.at;
+      this.#consecutiveFailures = 0;
+    }
+    this.#reportInvalid();
+    this.#onSync?.(record);
+    this.#log.debug({ sync: record }, 'sync');
+  }
+
+  #outcome(outcome: SyncOutcome): void {
+    if (outcome.ok) return;
+    this.#failedSyncs++;
+    this.#consecutiveFailures = outcome.failures;
+    this.#log.warn({ err: outcome.error, failures: outcome.failures }, 'sync failed; the next sync is full');
+    if (!this.#lastSync || this.#lastSync.ok) {
+      this.#onSync?.({
+        ok: false,
+        full: true,
+        at: Date.now(),
+        durationMs: outcome.durationMs,
+        programmingLatencyMs: undefined,
+        upserted: 0,
+        removed: 0,
+        orphansRemoved: 0,
+        failedFrontends: [],
+        error: outcome.error instanceof Error ? outcome.error.message : String(outcome.error),
+      });
+    }
+  }
+
+  #reportInvalid(): void {
+    const errors: InvalidObjectError[] = this.#model.errors();
+    const now = new Set(errors.map((e) => e.message));
+    for (const e of errors) if (!this.#reportedErrors.has(e.message)) this.#log.error({ object: e.object, field: e.field }, e.message);
+    this.#reportedErrors = now;
+  }
+}
