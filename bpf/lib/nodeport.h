@@ -1,0 +1,515 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* North-south load balancing, written once over ctx_t (see ctx.h) for tc and XDP:
+ * NodePort / LoadBalancer / externalIPs → conntrack → backend selection → DNAT (+ SNAT for a
+ * remote backend) → forward; replies reverse-translated. Each stage returns NP_CONTINUE or a
+ * final verdict, so the entry points read as a list of steps. */
+#pragma once
+
+#include "ctx.h"
+#include "csum.h"
+#include "nodeport_stats.h"
+#include "ct.h"
+#include "nat.h"
+#include "maglev.h"
+#include "nodeport_lb.h"
+
+#define ETH_HLEN 14
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define NP_CONTINUE (-1)
+#ifndef IPPROTO_ICMPV6
+#define IPPROTO_ICMPV6 58
+#endif
+#define NP_MAX_NODE_ADDRS 4
+
+/* ---- load-time configuration ---- */
+/* Node addresses NodePort answers on (network order; zero = unused slot). */
+const volatile __be32 cfg_node_addr4[NP_MAX_NODE_ADDRS] = {};
+const volatile __be32 cfg_node_addr6[NP_MAX_NODE_ADDRS][4] = {};
+/* Source address for SNAT towards remote backends. */
+const volatile __be32 cfg_snat_addr4 = 0;
+const volatile __be32 cfg_snat_addr6[4] = {};
+/* How translated packets are forwarded: NP_FWD_STACK hands them to the stack; NP_FWD_FIB_REPLY
+ * sends packets whose new source is this node's (SNATed, reverse-translated replies) out with a
+ * FIB lookup + redirect, since the stack's input path drops a local source as martian, and the
+ * rest to the stack; NP_FWD_FIB does so for every translated packet. */
+#define NP_FWD_STACK 0
+#define NP_FWD_FIB_REPLY 1
+#define NP_FWD_FIB 2
+const volatile __u8 cfg_fib_redirect = NP_FWD_STACK;
+
+/* loadBalancerSourceRanges. A service with ranges has a sentinel {prefixlen 32, service id}
+ * → 0 (deny); each range is {32 + prefix bits, service id, address} → 1 (allow). Longest-prefix
+ * match then allows a client inside a range, denies every other client of that service, and
+ * finds nothing (allow) for services without ranges. */
+struct np_src_range_key {
+	__u32 prefixlen;  /* 32 (service id) + address prefix bits (IPv4: 96 + len) */
+	__u32 service_id; /* service id (host order; matched whole) */
+	__u8 addr[16];    /* client prefix, IPv4 as ::ffff:a.b.c.d */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 16384);
+	__type(key, struct np_src_range_key);
+	__type(value, __u8); /* 1 allow, 0 deny */
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ferry_np_src_ranges_v1 SEC(".maps");
+
+/* Word-wise volatile reads: a memcpy would cast the volatile away and let clang fold the
+ * zero initialiser in. */
+static __always_inline void np_cfg_addr6(union np_addr *a, const volatile __be32 *w)
+{
+	a->w[0] = w[0];
+	a->w[1] = w[1];
+	a->w[2] = w[2];
+	a->w[3] = w[3];
+}
+
+/* ---- parsing ---- */
+struct np_pkt {
+	struct np_tuple t;
+	__u32 l4off;
+	__u16 l3len;     /* IP total length (v4) / payload length + 40 (v6) */
+	__u8 v6;
+	__u8 tcp_flags;
+	__u8 tcp_doff;   /* TCP header bytes */
+	__u8 icmp_type;
+	__u8 icmp_code;
+	__u8 pad;
+	__u32 tcp_seq;   /* network order */
+	__u32 tcp_ack;   /* network order */
+};
+
+static __always_inline void np_v4_mapped(union np_addr *a, __be32 v4)
+{
+	a->w[0] = 0;
+	a->w[1] = 0;
+	a->w[2] = bpf_htonl(0xffff);
+	a->w[3] = v4;
+}
+
+/* Fills p; returns 0 for a packet we may act on, NP_CONTINUE-style -1 for anything else
+ * (non-IP, IPv4 options or fragments, IPv6 extension headers): those pass untouched. */
+static __always_inline int np_parse(ctx_t *ctx, struct np_pkt *p)
+{
+	struct ethhdr eth;
+
+	__builtin_memset(p, 0, sizeof(*p));
+	if (ctx_load(ctx, 0, &eth, sizeof(eth)))
+		return -1;
+	if (eth.h_proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr ip;
+
+		if (ctx_load(ctx, ETH_HLEN, &ip, sizeof(ip)))
+			return -1;
+		if (ip.ihl != 5 || (ip.frag_off & bpf_htons(0x3fff)))
+			return -1;
+		np_v4_mapped(&p->t.src, ip.saddr);
+		np_v4_mapped(&p->t.dst, ip.daddr);
+		p->t.proto = ip.protocol;
+		p->l4off = ETH_HLEN + sizeof(ip);
+		p->l3len = bpf_ntohs(ip.tot_len);
+	} else if (eth.h_proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr ip6;
+
+		if (ctx_load(ctx, ETH_HLEN, &ip6, sizeof(ip6)))
+			return -1;
+		__builtin_memcpy(p->t.src.b, &ip6.saddr, 16);
+		__builtin_memcpy(p->t.dst.b, &ip6.daddr, 16);
+		p->t.proto = ip6.nexthdr;
+		p->v6 = 1;
+		p->l4off = ETH_HLEN + sizeof(ip6);
+		p->l3len = bpf_ntohs(ip6.payload_len) + sizeof(ip6);
+	} else {
+		return -1;
+	}
+
+	if (p->t.proto == IPPROTO_TCP) {
+		struct tcphdr th;
+
+		if (ctx_load(ctx, p->l4off, &th, sizeof(th)))
+			return -1;
+		p->t.sport = th.source;
+		p->t.dport = th.dest;
+		p->tcp_flags = ((__u8 *)&th)[13];
+		p->tcp_doff = th.doff * 4;
+		p->tcp_seq = th.seq;
+		p->tcp_ack = th.ack_seq;
+	} else if (p->t.proto == IPPROTO_UDP) {
+		struct udphdr uh;
+
+		if (ctx_load(ctx, p->l4off, &uh, sizeof(uh)))
+			return -1;
+		p->t.sport = uh.source;
+		p->t.dport = uh.dest;
+	} else if (p->t.proto == IPPROTO_ICMP || p->t.proto == IPPROTO_ICMPV6) {
+		__u8 tc[2];
+
+		if (ctx_load(ctx, p->l4off, tc, 2))
+			return -1;
+		p->icmp_type = tc[0];
+		p->icmp_code = tc[1];
+	} else {
+		return -1;
+	}
+	return 0;
+}
+
+static __always_inline int addr_eq(const union np_addr *a, const union np_addr *b)
+{
+	return a->w[0] == b->w[0] && a->w[1] == b->w[1] && a->w[2] == b->w[2] && a->w[3] == b->w[3];
+}
+
+static __always_inline int np_is_node_addr(const struct np_pkt *p)
+{
+	int i;
+
+	for (i = 0; i < NP_MAX_NODE_ADDRS; i++) {
+		if (!p->v6) {
+			if (cfg_node_addr4[i] && cfg_node_addr4[i] == p->t.dst.w[3])
+				return 1;
+		} else {
+			union np_addr a;
+
+			np_cfg_addr6(&a, cfg_node_addr6[i]);
+			if ((a.w[0] | a.w[1] | a.w[2] | a.w[3]) && addr_eq(&a, &p->t.dst))
+				return 1;
+		}
+	}
+	return 0;
+}
+
+static __always_inline void np_snat_addr(const struct np_pkt *p, union np_addr *a)
+{
+	if (!p->v6)
+		np_v4_mapped(a, cfg_snat_addr4);
+	else
+		np_cfg_addr6(a, cfg_snat_addr6);
+}
+
+/* ---- rewriting ---- */
+static __always_inline __s32 np_l4_csum_off(const struct np_pkt *p)
+{
+	switch (p->t.proto) {
+	case IPPROTO_TCP:
+		return p->l4off + 16;
+	case IPPROTO_UDP:
+		return p->l4off + 6;
+	case IPPROTO_ICMPV6:
+		return p->l4off + 2;
+	}
+	return -1; /* ICMPv4 has no pseudo header */
+}
+
+static __always_inline int np_set_addr(ctx_t *ctx, struct np_pkt *p, int is_dst, const union np_addr *to)
+{
+	union np_addr *from = is_dst ? &p->t.dst : &p->t.src;
+	__s32 l4 = np_l4_csum_off(p);
+	__u32 flags = CSUM_F_PSEUDO | (p->t.proto == IPPROTO_UDP ? CSUM_F_UDP : 0);
+	__s64 diff;
+
+	if (addr_eq(from, to))
+		return 0;
+	if (!p->v6) {
+		diff = csum_diff32(from->w[3], to->w[3]);
+		if (ctx_store(ctx, ETH_HLEN + 12 + (is_dst ? 4 : 0), &to->w[3], 4))
+			return -1;
+		if (ctx_l3_csum_add(ctx, ETH_HLEN + 10, diff))
+			return -1;
+	} else {
+		diff = csum_diff128(from, to);
+		if (ctx_store(ctx, ETH_HLEN + 8 + (is_dst ? 16 : 0), to->b, 16))
+			return -1;
+	}
+	if (l4 >= 0 && ctx_l4_csum_add(ctx, l4, diff, flags))
+		return -1;
+	*from = *to;
+	return 0;
+}
+
+static __always_inline int np_set_port(ctx_t *ctx, struct np_pkt *p, int is_dst, __be16 to)
+{
+	__be16 *from = is_dst ? &p->t.dport : &p->t.sport;
+	__s32 l4 = np_l4_csum_off(p);
+
+	if (*from == to)
+		return 0;
+	if (ctx_store(ctx, p->l4off + (is_dst ? 2 : 0), &to, 2))
+		return -1;
+	if (l4 >= 0 && ctx_l4_csum_add(ctx, l4, csum_diff16(*from, to),
+				       p->t.proto == IPPROTO_UDP ? CSUM_F_UDP : 0))
+		return -1;
+	*from = to;
+	return 0;
+}
+
+/* ---- forwarding ---- */
+/* Hand the translated packet on: by default to the stack (routing, neighbour resolution, TTL);
+ * with cfg_fib_redirect, look the route up here and send it straight out. */
+static __always_inline int np_forward(ctx_t *ctx, const struct np_pkt *p, int local_src)
+{
+	struct bpf_fib_lookup fib = {};
+	long rc;
+
+	if (cfg_fib_redirect == NP_FWD_STACK || (cfg_fib_redirect == NP_FWD_FIB_REPLY && !local_src))
+		return CTX_PASS;
+	fib.ifindex = ctx_ifindex(ctx);
+	fib.l4_protocol = p->t.proto;
+	fib.sport = p->t.sport;
+	fib.dport = p->t.dport;
+	fib.tot_len = p->l3len;
+	if (!p->v6) {
+		fib.family = 2; /* AF_INET */
+		fib.ipv4_src = p->t.src.w[3];
+		fib.ipv4_dst = p->t.dst.w[3];
+	} else {
+		fib.family = 10; /* AF_INET6 */
+		__builtin_memcpy(fib.ipv6_src, p->t.src.b, 16);
+		__builtin_memcpy(fib.ipv6_dst, p->t.dst.b, 16);
+	}
+	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
+	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
+		np_count(NP_STAT_REDIRECT);
+		return ctx_redirect_neigh(ctx, fib.ifindex);
+	}
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
+		return CTX_PASS;
+	if (!p->v6) {
+		/* The stack would decrement TTL; so do we (and fix the header checksum). */
+		__u8 ttl;
+
+		if (ctx_load(ctx, ETH_HLEN + 8, &ttl, 1) || ttl <= 1)
+			return CTX_PASS;
+		ttl--;
+		if (ctx_store(ctx, ETH_HLEN + 8, &ttl, 1) ||
+		    ctx_l3_csum_add(ctx, ETH_HLEN + 10, csum_diff16(bpf_htons((__u16)(ttl + 1) << 8),
+								 bpf_htons((__u16)ttl << 8))))
+			return CTX_DROP;
+	} else {
+		__u8 hop;
+
+		if (ctx_load(ctx, ETH_HLEN + 7, &hop, 1) || hop <= 1)
+			return CTX_PASS;
+		hop--;
+		if (ctx_store(ctx, ETH_HLEN + 7, &hop, 1))
+			return CTX_DROP;
+	}
+	if (ctx_store(ctx, 0, fib.dmac, 6) || ctx_store(ctx, 6, fib.smac, 6))
+		return CTX_DROP;
+	np_count(NP_STAT_REDIRECT);
+	return ctx_redirect(ctx, fib.ifindex);
+}
+
+/* ---- stages ---- */
+
+/* A reply of a translated flow: from the frontend to the client. */
+static __always_inline int np_stage_reply(ctx_t *ctx, struct np_pkt *p, __u64 now)
+{
+	struct np_nat_entry *n = bpf_map_lookup_elem(&ferry_np_nat_v1, &p->t);
+	struct np_tuple orig;
+	struct np_ct_entry *e;
+	union np_addr client, frontend;
+	__be16 cport, fport;
+	__u8 flags;
+
+	if (!n || n->expires_ns < now)
+		return NP_CONTINUE;
+	flags = n->flags | CT_F_REPLY;
+	n->expires_ns = ct_expiry(now, p->t.proto, p->tcp_flags, &flags);
+	n->flags = flags;
+	client = n->client;
+	frontend = n->frontend;
+	cport = n->client_port;
+	fport = n->frontend_port;
+
+	/* Keep the original direction's entry in step (closing, expiry). */
+	__builtin_memset(&orig, 0, sizeof(orig));
+	orig.src = client;
+	orig.dst = frontend;
+	orig.sport = cport;
+	orig.dport = fport;
+	orig.proto = p->t.proto;
+	e = bpf_map_lookup_elem(&ferry_np_ct_v1, &orig);
+	if (e) {
+		e->flags |= flags & (CT_F_CLOSING | CT_F_REPLY);
+		e->expires_ns = n->expires_ns;
+	}
+
+	if (np_set_addr(ctx, p, 0, &frontend) || np_set_port(ctx, p, 0, fport) ||
+	    np_set_addr(ctx, p, 1, &client) || np_set_port(ctx, p, 1, cport)) {
+		np_count(NP_STAT_DROP_ERROR);
+		return CTX_DROP;
+	}
+	np_count(NP_STAT_REVNAT);
+	return np_forward(ctx, p, 1);
+}
+
+/* Rewrite an original-direction packet of the flow in e. */
+static __always_inline int np_translate(ctx_t *ctx, struct np_pkt *p, const struct np_ct_entry *e)
+{
+	union np_addr backend = e->backend;
+	__be16 bport = e->backend_port, nport = e->nat_port;
+	int snat = e->flags & CT_F_SNAT;
+
+	if (snat) {
+		union np_addr s;
+
+		np_snat_addr(p, &s);
+		if (np_set_addr(ctx, p, 0, &s) || np_set_port(ctx, p, 0, nport))
+			return -1;
+	}
+	if (np_set_addr(ctx, p, 1, &backend) || np_set_port(ctx, p, 1, bport))
+		return -1;
+	return 0;
+}
+
+static __always_inline int np_stage_ct(ctx_t *ctx, struct np_pkt *p, __u64 now)
+{
+	struct np_ct_entry *e = ct_lookup(&p->t, p->tcp_flags, now);
+	struct np_ct_entry copy;
+	__u8 flags;
+
+	if (!e)
+		return NP_CONTINUE;
+	flags = e->flags;
+	e->expires_ns = ct_expiry(now, p->t.proto, p->tcp_flags, &flags);
+	e->flags = flags;
+	e->packets++;
+	copy = *e;
+	if (np_translate(ctx, p, &copy)) {
+		np_count(NP_STAT_DROP_ERROR);
+		return CTX_DROP;
+	}
+	np_count(NP_STAT_CT_HIT);
+	return np_forward(ctx, p, copy.flags & CT_F_SNAT);
+}
+
+/* The frontend this packet is addressed to, if any: an exact LB / external IP / per-address
+ * NodePort entry first, then the wildcard NodePort entry (address :: or ::ffff:0.0.0.0) when
+ * the destination is one of this node's addresses. */
+static __always_inline int np_frontend(const struct np_pkt *p, struct np_service *svc, union np_addr *key_addr)
+{
+	*key_addr = p->t.dst;
+	if (np_svc_lookup(key_addr, p->t.dport, p->t.proto, svc) == 0)
+		return 0;
+	if (!np_is_node_addr(p))
+		return -1;
+	__builtin_memset(key_addr, 0, sizeof(*key_addr));
+	if (!p->v6)
+		key_addr->w[2] = bpf_htonl(0xffff);
+	return np_svc_lookup(key_addr, p->t.dport, p->t.proto, svc);
+}
+
+static __always_inline int np_src_allowed(const struct np_pkt *p, __u32 service_id)
+{
+	struct np_src_range_key k = { .prefixlen = 32 + 128, .service_id = service_id };
+	__u8 *allow;
+
+	__builtin_memcpy(k.addr, p->t.src.b, 16);
+	allow = bpf_map_lookup_elem(&ferry_np_src_ranges_v1, &k);
+	return !allow || *allow;
+}
+
+#define NP_NEW_REJECT 1 /* np_stage_service result: caller tail-calls the reject program */
+
+/* A new flow to a frontend: policy, backend choice, conntrack + NAT state, translation. */
+static __always_inline int np_stage_service(ctx_t *ctx, struct np_pkt *p, __u64 now, int *reject)
+{
+	struct np_service svc;
+	struct np_backend be;
+	struct np_ct_entry e;
+	struct np_nat_entry n;
+	struct np_tuple reply;
+	union np_addr key_addr;
+	__u32 id = 0;
+	int snat;
+
+	if (np_frontend(p, &svc, &key_addr))
+		return NP_CONTINUE;
+	if (!np_src_allowed(p, svc.service_id)) {
+		np_count(NP_STAT_DROP_SRC_RANGE);
+		return CTX_DROP;
+	}
+	if (svc.action == NP_ACT_DROP) {
+		np_count(NP_STAT_DROP_NO_LOCAL);
+		return CTX_DROP;
+	}
+	if (svc.action == NP_ACT_REJECT) {
+		*reject = 1;
+		return CTX_DROP;
+	}
+
+	if (svc.maglev)
+		id = maglev_pick(svc.service_id, &p->t);
+	if (!id) {
+		__u16 slot = bpf_get_prandom_u32() % svc.count + 1;
+
+		id = np_slot_backend(&key_addr, p->t.dport, p->t.proto, slot);
+	}
+	if (!id || np_backend_lookup(id, &be)) {
+		np_count(NP_STAT_DROP_NO_BACKEND);
+		return CTX_DROP;
+	}
+
+	snat = !be.local;
+	__builtin_memset(&e, 0, sizeof(e));
+	e.backend = be.addr;
+	e.backend_port = be.port;
+	e.backend_id = id;
+	e.service_id = svc.service_id;
+	e.flags = (snat ? CT_F_SNAT : 0) | (be.local ? CT_F_LOCAL : 0);
+	e.created_ns = now;
+	e.expires_ns = ct_expiry(now, p->t.proto, p->tcp_flags, &e.flags);
+	e.packets = 1;
+
+	__builtin_memset(&n, 0, sizeof(n));
+	n.client = p->t.src;
+	n.frontend = p->t.dst;
+	n.client_port = p->t.sport;
+	n.frontend_port = p->t.dport;
+	n.flags = e.flags;
+	n.expires_ns = e.expires_ns;
+
+	__builtin_memset(&reply, 0, sizeof(reply));
+	reply.src = be.addr;
+	reply.sport = be.port;
+	reply.proto = p->t.proto;
+	if (snat) {
+		np_snat_addr(p, &reply.dst);
+	} else {
+		reply.dst = p->t.src;
+		reply.dport = p->t.sport;
+	}
+	e.nat_port = nat_insert(&reply, &n, snat);
+	if (!e.nat_port) {
+		np_count(snat ? NP_STAT_DROP_SNAT_PORTS : NP_STAT_CT_CREATE_FAIL);
+		return CTX_DROP;
+	}
+	if (!snat)
+		e.nat_port = 0;
+	if (bpf_map_update_elem(&ferry_np_ct_v1, &p->t, &e, BPF_ANY)) {
+		bpf_map_delete_elem(&ferry_np_nat_v1, &reply);
+		np_count(NP_STAT_CT_CREATE_FAIL);
+		return CTX_DROP;
+	}
+	np_count(NP_STAT_CT_NEW);
+	if (snat)
+		np_count(NP_STAT_SNAT);
+	if (np_translate(ctx, p, &e)) {
+		np_count(NP_STAT_DROP_ERROR);
+		return CTX_DROP;
+	}
+	np_count(NP_STAT_DNAT);
+	return np_forward(ctx, p, snat);
+}
+
+static __always_inline int np_is_icmp_error(const struct np_pkt *p)
+{
+	if (p->t.proto == IPPROTO_ICMP)
+		return p->icmp_type == 3 || p->icmp_type == 11; /* unreachable, time exceeded */
+	if (p->t.proto == IPPROTO_ICMPV6)
+		return p->icmp_type == 1 || p->icmp_type == 2 || p->icmp_type == 3; /* unreach, too big, time */
+	return 0;
+}
