@@ -27,7 +27,7 @@ s.on('data', (d) => {
   for (const l of lines) {
     console.log(l);
     if (!sent) { sent = true; setTimeout(() => s.write('still-here\\n'), Number(pauseMs)); }
-    else if (l === 'still-here') { s.resetAndDestroy(); process.exit(0); }
+    else if (l === 'still-here') { s.once('close', () => process.exit(0)); s.resetAndDestroy(); }
   }
 });
 s.on('error', (e) => { console.log('error ' + e.code); process.exit(1); });
