@@ -29,6 +29,11 @@
 #define LB_SCOPE_INTERNAL 0 /* traffic from pods and the node: the socket layer */
 #define LB_SCOPE_EXTERNAL 1 /* traffic from outside the node: tc / XDP */
 
+#define LB_KIND_CLUSTER_IP 0
+#define LB_KIND_NODE_PORT 1
+#define LB_KIND_LOAD_BALANCER 2
+#define LB_KIND_EXTERNAL_IP 3
+
 #define LB_ALG_RANDOM 0
 #define LB_ALG_MAGLEV 1
 
@@ -55,7 +60,8 @@ struct lb_service {
 	__u32 service_id;       /* master: id of the frontend (address, port, protocol), keys revnat */
 	__u32 affinity_timeout; /* master: sessionAffinity ClientIP seconds, 0 = none */
 	__u8 algorithm;         /* master: LB_ALG_* (north-south) */
-	__u8 pad[3];
+	__u8 kind;              /* master: LB_KIND_*, for tools (`ferry service list`), not for decisions */
+	__u8 pad[2];
 };
 
 struct lb_backend {

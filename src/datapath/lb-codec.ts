@@ -3,7 +3,7 @@
 // are network order; ids and counters are host order (little-endian here).
 import { formatIp, parseIp, type IpAddress } from '../common/ip.ts';
 import type { Protocol } from '../model/k8s.ts';
-import type { BackendState, Scope } from '../model/frontend.ts';
+import type { BackendState, FrontendKind, Scope } from '../model/frontend.ts';
 
 export const IPPROTO: Readonly<Record<'TCP' | 'UDP', number>> = { TCP: 6, UDP: 17 };
 export const SCOPE: Readonly<Record<Scope, number>> = { internal: 0, external: 1 };
@@ -58,7 +58,7 @@ export function decodeServiceKey(buf: Buffer): ServiceKey {
 }
 
 /* struct lb_service { u32 backend_id; u16 count; u16 flags; u32 service_id; u32 affinity_timeout;
- *                     u8 algorithm; u8 pad[3]; } — slot 0 uses all but backend_id, slot n only backend_id */
+ *                     u8 algorithm; u8 kind; u8 pad[2]; } — slot 0 uses all but backend_id, slot n only backend_id */
 export interface ServiceValue {
   readonly backendId: number;
   readonly count: number;
@@ -66,8 +66,10 @@ export interface ServiceValue {
   readonly serviceId: number;
   readonly affinityTimeout: number;
   readonly algorithm: number;
+  readonly kind: FrontendKind;
 }
 export const SERVICE_VALUE_SIZE = 20;
+export const KINDS: readonly FrontendKind[] = ['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalIP'];
 export function encodeServiceValue(v: ServiceValue, buf: Buffer = Buffer.alloc(SERVICE_VALUE_SIZE)): Buffer {
   buf.fill(0);
   buf.writeUInt32LE(v.backendId, 0);
@@ -76,6 +78,7 @@ export function encodeServiceValue(v: ServiceValue, buf: Buffer = Buffer.alloc(S
   buf.writeUInt32LE(v.serviceId, 8);
   buf.writeUInt32LE(v.affinityTimeout, 12);
   buf.writeUInt8(v.algorithm, 16);
+  buf.writeUInt8(KINDS.indexOf(v.kind), 17);
   return buf;
 }
 export function decodeServiceValue(buf: Buffer): ServiceValue {
@@ -86,6 +89,7 @@ export function decodeServiceValue(buf: Buffer): ServiceValue {
     serviceId: buf.readUInt32LE(8),
     affinityTimeout: buf.readUInt32LE(12),
     algorithm: buf.readUInt8(16),
+    kind: KINDS[buf.readUInt8(17)] ?? 'ClusterIP',
   };
 }
 

@@ -54,6 +54,7 @@ export interface ProgrammedFrontend {
   readonly flags: number;
   readonly affinityTimeout: number;
   readonly algorithm: number;
+  readonly kind: Frontend['kind'];
   readonly backendIds: readonly number[];
 }
 
@@ -76,6 +77,7 @@ function masterValue(f: Frontend, serviceId: number): ServiceValue {
     serviceId,
     affinityTimeout: f.affinityTimeoutSeconds,
     algorithm: ALG[f.algorithm],
+    kind: f.kind,
   };
 }
 
@@ -138,9 +140,11 @@ export class ServiceWriter {
         flags: value.flags,
         affinityTimeout: value.affinityTimeout,
         algorithm: value.algorithm,
+        kind: value.kind,
         backendIds,
       });
       this.#serviceIds.set(addressKey(key.address, key.port, key.protocol), value.serviceId);
+      if (value.kind === 'NodePort') this.#refNodePort(key.port, key.protocol, fk);
     }
     for (const [k] of this.#maps.nodeports.entries()) {
       const np = decodeNodePortKey(k);
@@ -185,8 +189,6 @@ export class ServiceWriter {
     const remove: Frontend[] = [];
     for (const key of this.#programmed.keys()) if (!want.has(key)) remove.push({ key } as Frontend);
     const upsert = [...want.values()].filter((f) => !this.#matches(f));
-    // Unchanged NodePort frontends still hold their bind-hook mark (readBack cannot tell kinds).
-    for (const f of want.values()) if (f.kind === 'NodePort' && this.#matches(f)) this.#addNodePort(f);
     // Sweep against what readBack found before changing anything, so leftovers of a crash are
     // counted as such rather than disappearing among ordinary deletions.
     this.#orphans = 0;
@@ -199,7 +201,7 @@ export class ServiceWriter {
     const p = this.#programmed.get(f.key);
     if (!p) return false;
     const m = masterValue(f, p.serviceId);
-    if (p.flags !== m.flags || p.affinityTimeout !== m.affinityTimeout || p.algorithm !== m.algorithm) return false;
+    if (p.flags !== m.flags || p.affinityTimeout !== m.affinityTimeout || p.algorithm !== m.algorithm || p.kind !== m.kind) return false;
     if (p.backendIds.length !== m.count) return false;
     const wanted = m.count === 0 ? [] : f.backends;
     for (let i = 0; i < wanted.length; i++) {
@@ -279,7 +281,7 @@ export class ServiceWriter {
       for (let i = 0; i < ids.length; i++) {
         const kb = encodeServiceKey({ ...key, slot: i + 1 });
         const before = this.#maps.services.lookup(kb);
-        this.#update(this.#maps.services, kb, encodeServiceValue({ ...master, backendId: ids[i]!, count: 0, flags: 0, serviceId: 0, affinityTimeout: 0, algorithm: 0 }));
+        this.#update(this.#maps.services, kb, encodeServiceValue({ ...master, backendId: ids[i]!, count: 0, flags: 0, serviceId: 0, affinityTimeout: 0, algorithm: 0, kind: 'ClusterIP' }));
         undo.push(() => (before ? this.#maps.services.update(kb, before) : this.#maps.services.delete(kb)));
       }
       // 3. the master entry: from here on readers use the new set
@@ -300,6 +302,7 @@ export class ServiceWriter {
         flags: master.flags,
         affinityTimeout: master.affinityTimeout,
         algorithm: master.algorithm,
+        kind: f.kind,
         backendIds: ids,
       });
       return true;
@@ -366,9 +369,14 @@ export class ServiceWriter {
     const np = `${f.port}|${f.protocol}`;
     if (!this.#nodePorts.has(np)) this.#update(this.#maps.nodeports, encodeNodePortKey(f.port, f.protocol), NODEPORT_VALUE);
     this.#nodePorts.add(np);
+    this.#refNodePort(f.port, f.protocol, f.key);
+  }
+
+  #refNodePort(port: number, protocol: Protocol, frontendKey: string): void {
+    const np = `${port}|${protocol}`;
     let refs = this.#nodePortRefs.get(np);
     if (!refs) this.#nodePortRefs.set(np, (refs = new Set()));
-    refs.add(f.key);
+    refs.add(frontendKey);
   }
 
   /** After a crash between steps: slots above a master's count, slots without a master, revnat of nobody. */

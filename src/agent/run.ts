@@ -1,0 +1,122 @@
+// `ferry agent` as a process: picks the source, installs (or adopts) the datapath, runs the
+// reconcile loop, writes a status file for the CLI, and on SIGTERM stops while leaving the
+// datapath in place — pinned programs and maps keep serving with no agent at all.
+import fs from 'node:fs';
+import path from 'node:path';
+import { logger } from '../common/log.ts';
+import { SocketLbDatapath, type MapSizes } from '../datapath/socket-lb.ts';
+import { ServiceWriter } from '../datapath/service-writer.ts';
+import { ManifestSource } from '../sources/manifest/index.ts';
+import { KubeSource } from '../sources/kube/source.ts';
+import { Agent, type SyncRecord } from './agent.ts';
+
+export interface AgentRunOptions {
+  readonly source: 'standalone' | 'kubernetes';
+  readonly manifests: string;
+  readonly stateDir: string;
+  readonly runDir: string;
+  readonly kubeconfig?: string;
+  readonly server?: string;
+  readonly nodeName: string;
+  readonly nodeAddresses?: readonly string[];
+  readonly nodePortAddresses?: readonly string[];
+  readonly cgroup: string;
+  readonly pinDir: string;
+  readonly sizes: MapSizes;
+}
+
+export const STATUS_FILE = 'status.json';
+
+interface Closable {
+  close(): Promise<void> | void;
+}
+
+function writeAtomic(file: string, content: string): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, content, { mode: 0o600 });
+  fs.renameSync(tmp, file);
+}
+
+export async function runAgent(options: AgentRunOptions): Promise<void> {
+  const log = logger('agent', { node: options.nodeName });
+  fs.mkdirSync(options.runDir, { recursive: true, mode: 0o700 });
+  fs.mkdirSync(options.stateDir, { recursive: true, mode: 0o700 });
+  const statusPath = path.join(options.runDir, STATUS_FILE);
+  const readyPath = path.join(options.runDir, 'ready');
+  fs.rmSync(readyPath, { force: true });
+
+  const datapath = SocketLbDatapath.install({ pinDir: options.pinDir, cgroup: options.cgroup, sizes: options.sizes });
+  log.info({ ...datapath.report, pinDir: options.pinDir, cgroup: options.cgroup }, 'socket LB installed');
+  const writer = new ServiceWriter(datapath.maps());
+  let source: Closable & { status(): unknown } = { close: () => {}, status: () => ({}) };
+  const writeStatus = (): void => {
+    writeAtomic(
+      statusPath,
+      JSON.stringify(
+        { node: options.nodeName, pid: process.pid, pinDir: options.pinDir, cgroup: options.cgroup, source: options.source, agent: agent.status(), sourceStatus: source.status(), updatedAt: Date.now() },
+        null,
+        2,
+      ),
+    );
+  };
+  const agent = new Agent({
+    nodeName: options.nodeName,
+    ...(options.nodeAddresses ? { nodeAddresses: options.nodeAddresses } : {}),
+    ...(options.nodePortAddresses ? { nodePortAddresses: options.nodePortAddresses } : {}),
+    writer,
+    log,
+    onSync: (record: SyncRecord) => {
+      if (!record.ok) log.warn({ record }, 'sync failed');
+      writeStatus();
+    },
+  });
+
+  let ready: Promise<void>;
+  if (options.source === 'kubernetes') {
+    const kube = KubeSource.connect({
+      nodeName: options.nodeName,
+      ...(options.kubeconfig ? { kubeconfig: options.kubeconfig } : {}),
+      ...(options.server ? { server: options.server } : {}),
+      onChange: (change) => agent.onChange(change),
+    });
+    source = kube;
+    ready = kube.ready;
+  } else {
+    const manifests = ManifestSource.open(options.manifests, {
+      stateDir: options.stateDir,
+      onChange: (change) => agent.onChange(change),
+    });
+    source = manifests;
+    ready = manifests.initialListDone;
+  }
+
+  const stopped = new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      log.info({ signal }, 'stopping; the datapath stays in place');
+      resolve();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+
+  await Promise.race([ready, stopped]);
+  await agent.start();
+  await Promise.race([agent.whenReady(), stopped]);
+  if (agent.ready) {
+    writeStatus();
+    fs.writeFileSync(readyPath, `${Date.now()}\n`);
+    log.info({ frontends: agent.status().frontends }, 'ready');
+  }
+  await stopped;
+  await agent.stop();
+  await source.close();
+  datapath.close();
+  fs.rmSync(readyPath, { force: true });
+}
+
+export function uninstallAgent(pinDir: string, runDir: string): { links: number; maps: number } {
+  const removed = SocketLbDatapath.uninstall(pinDir);
+  fs.rmSync(path.join(runDir, STATUS_FILE), { force: true });
+  fs.rmSync(path.join(runDir, 'ready'), { force: true });
+  return removed;
+}

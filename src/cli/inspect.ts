@@ -1,0 +1,82 @@
+// Reading a node's datapath for the CLI: straight from the pinned maps and the agent's status
+// file, so it works with the agent down. Loaded lazily by the commands (it pulls in libbpf).
+import fs from 'node:fs';
+import path from 'node:path';
+import { BpfMap } from '../datapath/bpf/index.ts';
+import { LB_MAP_NAMES, SocketLbDatapath, SOCK_PROGRAMS } from '../datapath/socket-lb.ts';
+import { ServiceWriter } from '../datapath/service-writer.ts';
+import { SVC_F_DROP, SVC_F_REJECT } from '../datapath/lb-codec.ts';
+import { STATUS_FILE } from '../agent/run.ts';
+import type { AgentStatus } from '../agent/agent.ts';
+
+export interface ServiceRow {
+  readonly id: number;
+  readonly frontend: string;
+  readonly type: string;
+  readonly scope: string;
+  readonly action: 'forward' | 'reject' | 'drop';
+  readonly affinityTimeoutSeconds: number;
+  readonly backends: readonly { readonly id: number; readonly address: string; readonly state: string; readonly local: boolean }[];
+}
+
+const hostPort = (address: string, port: number): string => (address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`);
+
+export function listServices(pinDir: string): ServiceRow[] {
+  const reader = new ServiceWriter(SocketLbDatapath.openPinnedMaps(pinDir));
+  return reader
+    .readBack()
+    .map((p) => ({
+      id: p.serviceId,
+      frontend: `${hostPort(p.address, p.port)}/${p.protocol}`,
+      type: p.kind,
+      scope: p.scope,
+      action: (p.flags & SVC_F_REJECT ? 'reject' : p.flags & SVC_F_DROP ? 'drop' : 'forward') as ServiceRow['action'],
+      affinityTimeoutSeconds: p.affinityTimeout,
+      backends: p.backendIds.map((id) => {
+        const b = reader.backend(id);
+        return {
+          id,
+          address: b ? `${hostPort(b.address, b.port)}/${b.protocol}` : '(missing)',
+          state: b?.state ?? 'missing',
+          local: b?.nodeLocal ?? false,
+        };
+      }),
+    }))
+    .sort((a, b) => a.id - b.id || a.scope.localeCompare(b.scope));
+}
+
+export interface StatusReport {
+  readonly pinDir: string;
+  readonly programs: { readonly attached: readonly string[]; readonly missing: readonly string[] };
+  readonly maps: readonly { readonly name: string; readonly entries: number; readonly capacity: number }[];
+  readonly agent: (AgentStatus & { readonly pid?: number; readonly updatedAt?: number }) | undefined;
+}
+
+function countEntries(map: BpfMap): number {
+  let n = 0;
+  for (const _ of map.keys()) n++;
+  return n;
+}
+
+export function collectStatus(pinDir: string, runDir: string): StatusReport {
+  const attached = SocketLbDatapath.attachedPrograms(pinDir);
+  const maps = Object.values(LB_MAP_NAMES)
+    .filter((name) => fs.existsSync(path.join(pinDir, name)))
+    .map((name) => {
+      const map = BpfMap.openPinned(path.join(pinDir, name));
+      try {
+        const isArray = name === LB_MAP_NAMES.sockCounters;
+        return { name, entries: isArray ? map.maxEntries : countEntries(map), capacity: map.maxEntries };
+      } finally {
+        map.close();
+      }
+    });
+  const statusFile = path.join(runDir, STATUS_FILE);
+  let agent: StatusReport['agent'];
+  if (fs.existsSync(statusFile)) {
+    const raw = JSON.parse(fs.readFileSync(statusFile, 'utf8')) as { agent: AgentStatus; pid: number; updatedAt: number };
+    agent = { ...raw.agent, pid: raw.pid, updatedAt: raw.updatedAt };
+  }
+  return { pinDir, programs: { attached, missing: SOCK_PROGRAMS.filter((p) => !attached.includes(p)) }, maps, agent };
+}
+

@@ -1,0 +1,96 @@
+// Every libbpf and libc declaration Ferry uses, in one module (koffi pointers are untyped: a wrong
+// handle crashes the process, so nothing else declares foreign functions). libbpf 1.x returns
+// -errno from int functions and NULL + errno from pointer functions.
+import koffi from 'koffi';
+
+const libbpf = koffi.load('libbpf.so.1');
+const libc = koffi.load('libc.so.6');
+
+export type Pointer = unknown;
+
+export const BpfObjectOpenOpts = koffi.struct('ferry_bpf_object_open_opts', {
+  sz: 'size_t',
+  object_name: 'const char *',
+  relaxed_maps: 'bool',
+  pin_root_path: 'const char *',
+  attach_prog_fd_unused: 'uint32_t',
+  kconfig: 'const char *',
+  btf_custom_path: 'const char *',
+  kernel_log_buf: 'char *',
+  kernel_log_size: 'size_t',
+  kernel_log_level: 'uint32_t',
+});
+
+export const BpfTestRunOpts = koffi.struct('ferry_bpf_test_run_opts', {
+  sz: 'size_t',
+  data_in: 'void *',
+  data_out: 'void *',
+  data_size_in: 'uint32_t',
+  data_size_out: 'uint32_t',
+  ctx_in: 'void *',
+  ctx_out: 'void *',
+  ctx_size_in: 'uint32_t',
+  ctx_size_out: 'uint32_t',
+  retval: 'uint32_t',
+  repeat: 'int',
+  duration: 'uint32_t',
+  flags: 'uint32_t',
+  cpu: 'uint32_t',
+  batch_size: 'uint32_t',
+});
+
+// The sizes libbpf 1.1 compiles with on x86-64; a mismatch would make libbpf misread the options.
+for (const [type, size] of [
+  [BpfObjectOpenOpts, 80],
+  [BpfTestRunOpts, 80],
+] as const) {
+  if (koffi.sizeof(type) !== size) throw new Error(`libbpf struct size mismatch: ${koffi.sizeof(type)} != ${size}`);
+}
+
+export const PrintFn = koffi.proto('int ferry_libbpf_print_fn(int level, const char *fmt, void *args)');
+
+export const ffi = {
+  libbpf_set_print: libbpf.func('void *libbpf_set_print(ferry_libbpf_print_fn *fn)'),
+  libbpf_num_possible_cpus: libbpf.func('int libbpf_num_possible_cpus(void)'),
+  bpf_object__open_file: libbpf.func('void *bpf_object__open_file(const char *path, const ferry_bpf_object_open_opts *opts)'),
+  bpf_object__load: libbpf.func('int bpf_object__load(void *obj)'),
+  bpf_object__close: libbpf.func('void bpf_object__close(void *obj)'),
+  bpf_object__find_map_by_name: libbpf.func('void *bpf_object__find_map_by_name(void *obj, const char *name)'),
+  bpf_object__find_program_by_name: libbpf.func('void *bpf_object__find_program_by_name(void *obj, const char *name)'),
+  bpf_map__fd: libbpf.func('int bpf_map__fd(void *map)'),
+  bpf_map__set_max_entries: libbpf.func('int bpf_map__set_max_entries(void *map, uint32_t max_entries)'),
+  bpf_map__initial_value: libbpf.func('void *bpf_map__initial_value(void *map, _Out_ size_t *psize)'),
+  bpf_map__set_initial_value: libbpf.func('int bpf_map__set_initial_value(void *map, const void *data, size_t size)'),
+  bpf_program__fd: libbpf.func('int bpf_program__fd(void *prog)'),
+  bpf_program__attach_cgroup: libbpf.func('void *bpf_program__attach_cgroup(void *prog, int cgroup_fd)'),
+  bpf_link__pin: libbpf.func('int bpf_link__pin(void *link, const char *path)'),
+  bpf_link__open: libbpf.func('void *bpf_link__open(const char *path)'),
+  bpf_link__detach: libbpf.func('int bpf_link__detach(void *link)'),
+  bpf_link__disconnect: libbpf.func('void bpf_link__disconnect(void *link)'),
+  bpf_link__destroy: libbpf.func('int bpf_link__destroy(void *link)'),
+  bpf_map_update_elem: libbpf.func('int bpf_map_update_elem(int fd, const void *key, const void *value, uint64_t flags)'),
+  bpf_map_lookup_elem: libbpf.func('int bpf_map_lookup_elem(int fd, const void *key, void *value)'),
+  bpf_map_delete_elem: libbpf.func('int bpf_map_delete_elem(int fd, const void *key)'),
+  bpf_map_get_next_key: libbpf.func('int bpf_map_get_next_key(int fd, const void *key, void *next_key)'),
+  bpf_obj_pin: libbpf.func('int bpf_obj_pin(int fd, const char *path)'),
+  bpf_obj_get: libbpf.func('int bpf_obj_get(const char *path)'),
+  bpf_obj_get_info_by_fd: libbpf.func('int bpf_obj_get_info_by_fd(int fd, void *info, _Inout_ uint32_t *len)'),
+  bpf_prog_test_run_opts: libbpf.func('int bpf_prog_test_run_opts(int fd, _Inout_ ferry_bpf_test_run_opts *opts)'),
+  vsnprintf: libc.func('int vsnprintf(void *buf, size_t size, const char *fmt, void *ap)'),
+  close: libc.func('int close(int fd)'),
+  open: libc.func('int open(const char *path, int flags)'),
+};
+
+export const O_RDONLY = 0;
+export const O_DIRECTORY = 0o200000;
+export const O_CLOEXEC = 0o2000000;
+
+export function errno(): number {
+  return koffi.errno();
+}
+
+export function register(fn: (level: number, fmt: string, args: Pointer) => number): unknown {
+  return koffi.register(fn, koffi.pointer(PrintFn));
+}
+
+export { koffi };
