@@ -39,10 +39,17 @@ export const BpfTestRunOpts = koffi.struct('ferry_bpf_test_run_opts', {
   batch_size: 'uint32_t',
 });
 
+export const BpfMapBatchOpts = koffi.struct('ferry_bpf_map_batch_opts', {
+  sz: 'size_t',
+  elem_flags: 'uint64_t',
+  flags: 'uint64_t',
+});
+
 // The sizes libbpf 1.1 compiles with on x86-64; a mismatch would make libbpf misread the options.
 for (const [type, size] of [
   [BpfObjectOpenOpts, 80],
   [BpfTestRunOpts, 80],
+  [BpfMapBatchOpts, 24],
 ] as const) {
   if (koffi.sizeof(type) !== size) throw new Error(`libbpf struct size mismatch: ${koffi.sizeof(type)} != ${size}`);
 }
@@ -61,6 +68,10 @@ export const ffi = {
   bpf_map__set_max_entries: libbpf.func('int bpf_map__set_max_entries(void *map, uint32_t max_entries)'),
   bpf_map__initial_value: libbpf.func('void *bpf_map__initial_value(void *map, _Out_ size_t *psize)'),
   bpf_map__set_initial_value: libbpf.func('int bpf_map__set_initial_value(void *map, const void *data, size_t size)'),
+  bpf_object__btf: libbpf.func('void *bpf_object__btf(void *obj)'),
+  btf__find_by_name_kind: libbpf.func('int btf__find_by_name_kind(void *btf, const char *name, uint32_t kind)'),
+  btf__type_by_id: libbpf.func('void *btf__type_by_id(void *btf, uint32_t id)'),
+  btf__name_by_offset: libbpf.func('const char *btf__name_by_offset(void *btf, uint32_t offset)'),
   bpf_program__fd: libbpf.func('int bpf_program__fd(void *prog)'),
   bpf_program__attach_cgroup: libbpf.func('void *bpf_program__attach_cgroup(void *prog, int cgroup_fd)'),
   bpf_link__pin: libbpf.func('int bpf_link__pin(void *link, const char *path)'),
@@ -72,6 +83,8 @@ export const ffi = {
   bpf_map_lookup_elem: libbpf.func('int bpf_map_lookup_elem(int fd, const void *key, void *value)'),
   bpf_map_delete_elem: libbpf.func('int bpf_map_delete_elem(int fd, const void *key)'),
   bpf_map_get_next_key: libbpf.func('int bpf_map_get_next_key(int fd, const void *key, void *next_key)'),
+  bpf_map_update_batch: libbpf.func('int bpf_map_update_batch(int fd, const void *keys, const void *values, _Inout_ uint32_t *count, const ferry_bpf_map_batch_opts *opts)'),
+  bpf_map_delete_batch: libbpf.func('int bpf_map_delete_batch(int fd, const void *keys, _Inout_ uint32_t *count, const ferry_bpf_map_batch_opts *opts)'),
   bpf_obj_pin: libbpf.func('int bpf_obj_pin(int fd, const char *path)'),
   bpf_obj_get: libbpf.func('int bpf_obj_get(const char *path)'),
   bpf_obj_get_info_by_fd: libbpf.func('int bpf_obj_get_info_by_fd(int fd, void *info, _Inout_ uint32_t *len)'),
@@ -81,6 +94,7 @@ export const ffi = {
   open: libc.func('int open(const char *path, int flags)'),
 };
 
+export const BTF_KIND_DATASEC = 15;
 export const O_RDONLY = 0;
 export const O_DIRECTORY = 0o200000;
 export const O_CLOEXEC = 0o2000000;

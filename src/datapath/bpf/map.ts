@@ -74,6 +74,24 @@ export class BpfMap implements Disposable {
     checkUpdate(this.name, ffi.bpf_map_update_elem(this.fd, key, value, FLAGS[flag]) as number);
   }
 
+  /** One syscall for many entries (BPF_MAP_UPDATE_BATCH); all keys/values have the map's sizes. */
+  updateBatch(keys: readonly Buffer[], values: readonly Buffer[], flag: UpdateFlag = 'any'): void {
+    if (keys.length !== values.length) throw new RangeError('updateBatch: keys and values differ in count');
+    if (keys.length === 0) return;
+    const count = [keys.length];
+    const r = ffi.bpf_map_update_batch(this.fd, Buffer.concat(keys), Buffer.concat(values), count, { sz: 24, elem_flags: FLAGS[flag], flags: 0 }) as number;
+    checkUpdate(this.name, r);
+  }
+
+  /** Deletes many keys in one syscall; returns how many were deleted before a missing key stopped it. */
+  deleteBatch(keys: readonly Buffer[]): number {
+    if (keys.length === 0) return 0;
+    const count = [keys.length];
+    const r = ffi.bpf_map_delete_batch(this.fd, Buffer.concat(keys), count, { sz: 24, elem_flags: 0, flags: 0 }) as number;
+    if (r < 0 && r !== -ENOENT) check(`bpf_map_delete_batch(${this.name})`, r);
+    return count[0]!;
+  }
+
   delete(key: Buffer): boolean {
     const r = ffi.bpf_map_delete_elem(this.fd, key) as number;
     if (r === -ENOENT) return false;

@@ -2,7 +2,7 @@
 // LIBBPF_PIN_BY_NAME are shared with every other object using it), size the maps, load (the
 // verifier's log becomes part of the error), then hand out maps and programs.
 import { BpfError } from '../../common/errors.ts';
-import { ffi, register, koffi, type Pointer } from './ffi.ts';
+import { BTF_KIND_DATASEC, ffi, register, koffi, type Pointer } from './ffi.ts';
 import { check, checkPointer, errnoName } from './errors.ts';
 import { BpfMap } from './map.ts';
 import { BpfProgram } from './program.ts';
@@ -19,7 +19,6 @@ const printCallback = register((level: number, fmt: string, args: Pointer): numb
   return 0;
 });
 ffi.libbpf_set_print(printCallback);
-void koffi;
 
 export interface OpenOptions {
   /** Directory where maps with pinning = LIBBPF_PIN_BY_NAME are pinned and reused. */
@@ -61,6 +60,36 @@ export class BpfObject implements Disposable {
   /** Overwrites a whole read-only data section (e.g. '.rodata') before load; offsets are the caller's. */
   setInitialValue(mapName: string, data: Buffer): void {
     check(`bpf_map__set_initial_value(${mapName})`, ffi.bpf_map__set_initial_value(this.#mapHandle(mapName), data, data.length) as number);
+  }
+
+  /**
+   * Sets a `const volatile` global before load, found by name in the object's BTF (.rodata datasec),
+   * so the C side needs no #ifdef and the TypeScript side no hand-kept offsets.
+   */
+  setConstant(variable: string, value: Buffer): void {
+    const btf = checkPointer('bpf_object__btf', ffi.bpf_object__btf(this.#live()) as Pointer | null);
+    const secId = check('btf__find_by_name_kind(.rodata)', ffi.btf__find_by_name_kind(btf, '.rodata', BTF_KIND_DATASEC) as number);
+    const sec = ffi.btf__type_by_id(btf, secId) as Pointer;
+    // struct btf_type { u32 name_off; u32 info; u32 size; } then vlen × btf_var_secinfo { u32 type, offset, size }
+    const [, info] = koffi.decode(sec, 'uint32_t', 3) as number[];
+    const vlen = info! & 0xffff;
+    const secinfo = koffi.decode(sec, 12, 'uint32_t', vlen * 3) as number[];
+    for (let i = 0; i < vlen; i++) {
+      const varType = ffi.btf__type_by_id(btf, secinfo[i * 3]!) as Pointer;
+      const name = ffi.btf__name_by_offset(btf, koffi.decode(varType, 'uint32_t') as number) as string;
+      if (name !== variable) continue;
+      const offset = secinfo[i * 3 + 1]!;
+      const size = secinfo[i * 3 + 2]!;
+      if (value.length !== size) throw new BpfError(`setConstant(${variable})`, 22, 'EINVAL', `value is ${value.length} bytes, variable is ${size}`);
+      const rodata = '.rodata'; // libbpf ≥ 1.0 finds internal maps by their section name
+      const psize = [0];
+      const current = checkPointer(`bpf_map__initial_value(${rodata})`, ffi.bpf_map__initial_value(this.#mapHandle(rodata), psize) as Pointer | null);
+      const image = Buffer.from(koffi.view(current, psize[0]!));
+      value.copy(image, offset);
+      this.setInitialValue(rodata, image);
+      return;
+    }
+    throw new BpfError(`setConstant(${variable})`, 2, 'ENOENT', `no const volatile ${variable} in ${this.path}`);
   }
 
   load(): void {

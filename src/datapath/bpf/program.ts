@@ -107,7 +107,10 @@ export class BpfProgram {
       cpu: 0,
       batch_size: 0,
     };
-    check(`bpf_prog_test_run_opts(${this.name})`, ffi.bpf_prog_test_run_opts(this.fd, opts) as number);
+    // A signal arriving during a repeated run interrupts it (EINTR): run again.
+    let r = -4;
+    for (let attempt = 0; attempt < 5 && r === -4; attempt++) r = ffi.bpf_prog_test_run_opts(this.fd, opts) as number;
+    check(`bpf_prog_test_run_opts(${this.name})`, r);
     return { retval: opts.retval, dataOut: dataOut.subarray(0, opts.data_size_out), durationNs: opts.duration };
   }
 }
