@@ -107,7 +107,11 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
     fs.writeFileSync(readyPath, `${Date.now()}\n`);
     log.info({ frontends: agent.status().frontends }, 'ready');
   }
+  // Source problems (a file that does not parse) change no Service, so no sync reports them: refresh the status file on a timer too.
+  const refresh = setInterval(writeStatus, 2000);
+  refresh.unref();
   await stopped;
+  clearInterval(refresh);
   await agent.stop();
   await source.close();
   datapath.close();

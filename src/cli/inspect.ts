@@ -50,6 +50,8 @@ export interface StatusReport {
   readonly programs: { readonly attached: readonly string[]; readonly missing: readonly string[] };
   readonly maps: readonly { readonly name: string; readonly entries: number; readonly capacity: number }[];
   readonly agent: (AgentStatus & { readonly pid?: number; readonly updatedAt?: number }) | undefined;
+  /** Problems the source found before the model saw anything (unparsable files, refused allocations). */
+  readonly sourceIssues: readonly { readonly object?: string; readonly field?: string; readonly message: string; readonly file?: string }[];
 }
 
 function countEntries(map: BpfMap): number {
@@ -73,10 +75,17 @@ export function collectStatus(pinDir: string, runDir: string): StatusReport {
     });
   const statusFile = path.join(runDir, STATUS_FILE);
   let agent: StatusReport['agent'];
+  let sourceIssues: StatusReport['sourceIssues'] = [];
   if (fs.existsSync(statusFile)) {
-    const raw = JSON.parse(fs.readFileSync(statusFile, 'utf8')) as { agent: AgentStatus; pid: number; updatedAt: number };
+    const raw = JSON.parse(fs.readFileSync(statusFile, 'utf8')) as {
+      agent: AgentStatus;
+      pid: number;
+      updatedAt: number;
+      sourceStatus?: { issues?: StatusReport['sourceIssues'] };
+    };
     agent = { ...raw.agent, pid: raw.pid, updatedAt: raw.updatedAt };
+    sourceIssues = raw.sourceStatus?.issues ?? [];
   }
-  return { pinDir, programs: { attached, missing: SOCK_PROGRAMS.filter((p) => !attached.includes(p)) }, maps, agent };
+  return { pinDir, programs: { attached, missing: SOCK_PROGRAMS.filter((p) => !attached.includes(p)) }, maps, agent, sourceIssues };
 }
 

@@ -32,6 +32,7 @@ export function register(program: Command): void {
       console.log(`Agent: pid ${a.pid ?? '?'}, ${a.ready ? 'ready' : 'NOT ready'}, ${a.services} services, ${a.frontends} frontends`);
       console.log(`Syncs: ${a.syncs} (${a.failedSyncs} failed)${last ? `, last ${new Date(last.at).toISOString()} ${last.ok ? 'ok' : 'FAILED'} in ${last.durationMs.toFixed(2)} ms` : ''}`);
       for (const e of a.invalidObjects) console.log(`Invalid: ${e.message}`);
+      for (const i of report.sourceIssues) console.log(`Source: ${i.file ? `${i.file}: ` : ''}${i.message}`);
       for (const w of a.warnings) console.log(`Warning: ${w}`);
     });
 }
