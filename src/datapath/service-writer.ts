@@ -100,6 +100,11 @@ export class ServiceWriter {
   readBack(): ProgrammedFrontend[] {
     this.#adopted = true;
     this.#programmed.clear();
+    this.#backendRefs.clear();
+    this.#addressRefs.clear();
+    this.#backendCandidates.clear();
+    this.#addressCandidates.clear();
+    this.#npCandidates.clear();
     this.#serviceIds.clear();
     this.#backendIds.clear();
     this.#backends.clear();
@@ -130,7 +135,7 @@ export class ServiceWriter {
       const s = slots.get(fk) ?? new Map<number, number>();
       const backendIds: number[] = [];
       for (let i = 1; i <= value.count; i++) backendIds.push(s.get(i) ?? 0);
-      this.#programmed.set(fk, {
+      this.#setProgrammed(fk, {
         key: fk,
         address: key.address,
         port: key.port,
@@ -149,6 +154,7 @@ export class ServiceWriter {
     for (const [k] of this.#maps.nodeports.entries()) {
       const np = decodeNodePortKey(k);
       this.#nodePorts.add(`${np.port}|${np.protocol}`);
+      this.#npCandidates.add(`${np.port}|${np.protocol}`); // kept only if a NodePort frontend refers to it
     }
     return [...this.#programmed.values()];
   }
@@ -292,7 +298,7 @@ export class ServiceWriter {
       }
       if (f.kind === 'NodePort') this.#addNodePort(f);
       this.#serviceIds.set(ak, serviceId);
-      this.#programmed.set(f.key, {
+      this.#setProgrammed(f.key, {
         key: f.key,
         address: f.address,
         port: f.port,
@@ -329,37 +335,74 @@ export class ServiceWriter {
     const base = { address: p.address, port: p.port, protocol: p.protocol, scope: p.scope };
     this.#maps.services.delete(encodeServiceKey({ ...base, slot: 0 })); // master first: the frontend vanishes at once
     for (let slot = 1; slot <= p.backendIds.length; slot++) this.#maps.services.delete(encodeServiceKey({ ...base, slot }));
-    this.#programmed.delete(key);
-    for (const refs of this.#nodePortRefs.values()) refs.delete(key);
+    this.#deleteProgrammed(key);
+    const np = `${p.port}|${p.protocol}`;
+    this.#nodePortRefs.get(np)?.delete(key);
+    this.#npCandidates.add(np);
     return true;
   }
 
-  /** Deletes service ids, reverse-NAT entries, NodePort marks and backends nothing references. */
-  #collect(): void {
-    const liveBackends = new Set<number>();
-    const liveAddressKeys = new Set<string>();
-    for (const p of this.#programmed.values()) {
-      liveAddressKeys.add(addressKey(p.address, p.port, p.protocol));
-      for (const id of p.backendIds) liveBackends.add(id);
+  // Reference counts, so that collecting what a change left unused costs O(change), not O(maps).
+  readonly #backendRefs = new Map<number, number>();
+  readonly #addressRefs = new Map<string, number>();
+  readonly #backendCandidates = new Set<number>();
+  readonly #addressCandidates = new Set<string>();
+  readonly #npCandidates = new Set<string>();
+
+  #setProgrammed(key: string, p: ProgrammedFrontend): void {
+    this.#deleteProgrammed(key);
+    this.#programmed.set(key, p);
+    for (const id of p.backendIds) this.#backendRefs.set(id, (this.#backendRefs.get(id) ?? 0) + 1);
+    const ak = addressKey(p.address, p.port, p.protocol);
+    this.#addressRefs.set(ak, (this.#addressRefs.get(ak) ?? 0) + 1);
+  }
+
+  #deleteProgrammed(key: string): void {
+    const old = this.#programmed.get(key);
+    if (!old) return;
+    this.#programmed.delete(key);
+    for (const id of old.backendIds) {
+      const n = (this.#backendRefs.get(id) ?? 1) - 1;
+      if (n > 0) this.#backendRefs.set(id, n);
+      else {
+        this.#backendRefs.delete(id);
+        this.#backendCandidates.add(id);
+      }
     }
-    for (const [ak, id] of this.#serviceIds) {
-      if (liveAddressKeys.has(ak)) continue;
+    const ak = addressKey(old.address, old.port, old.protocol);
+    const n = (this.#addressRefs.get(ak) ?? 1) - 1;
+    if (n > 0) this.#addressRefs.set(ak, n);
+    else {
+      this.#addressRefs.delete(ak);
+      this.#addressCandidates.add(ak);
+    }
+  }
+
+  /** Deletes the service ids, reverse-NAT entries, NodePort marks and backends a change left unused. */
+  #collect(): void {
+    for (const ak of this.#addressCandidates) {
+      const id = this.#serviceIds.get(ak);
+      if (this.#addressRefs.has(ak) || id === undefined) continue;
       this.#maps.revnat.delete(encodeId(id));
       this.#serviceIds.delete(ak);
     }
-    for (const [id, b] of this.#backends) {
-      if (liveBackends.has(id)) continue;
+    this.#addressCandidates.clear();
+    for (const id of this.#backendCandidates) {
+      const b = this.#backends.get(id);
+      if (this.#backendRefs.has(id) || !b) continue;
       this.#maps.backends.delete(encodeId(id));
       this.#backends.delete(id);
       this.#backendIds.delete(addressKey(b.address, b.port, b.protocol));
     }
-    for (const np of this.#nodePorts) {
-      if (this.#nodePortRefs.get(np)?.size) continue;
+    this.#backendCandidates.clear();
+    for (const np of this.#npCandidates) {
+      if (!this.#nodePorts.has(np) || this.#nodePortRefs.get(np)?.size) continue;
       const [port, protocol] = np.split('|') as [string, Protocol];
       this.#maps.nodeports.delete(encodeNodePortKey(Number(port), protocol));
       this.#nodePorts.delete(np);
       this.#nodePortRefs.delete(np);
     }
+    this.#npCandidates.clear();
   }
 
   /** NodePort frontends mark their port so the bind hook keeps local sockets off it. */

@@ -214,10 +214,14 @@ describe('east-west: socket-layer load balancing in a 3-node lab', { concurrency
       return backendsOf(r).length > 0 && backendsOf(r).every((b) => even.includes(b));
     });
     fs.rmSync(svcFile);
-    const removed = await waitFor('deletion', async () => {
-      const rows = JSON.parse(await ferryOnNode(lab, lab.node('n3'), ['service', 'list', '-o', 'json'])) as Row[];
-      return !rows.some((r) => r.frontend.startsWith(`${VIP.edited}:`));
-    });
+    // Every node's agent must have dropped it: the next test compares node-1's maps across restarts.
+    const removed = await waitFor('deletion on every node', async () => {
+      for (const node of lab.nodes) {
+        const rows = JSON.parse(await ferryOnNode(lab, node, ['service', 'list', '-o', 'json'])) as Row[];
+        if (rows.some((r) => r.frontend.startsWith(`${VIP.edited}:`))) return false;
+      }
+      return true;
+    }, 20_000);
     const after = await probe('n3-p3', VIP.edited, 80, { timeoutMs: 500 });
     assert.equal(after.summaries[0]?.ok, 0, 'no backend answers a deleted service');
     console.log(`# manifest → datapath (file watch + sync + probe): add ${added.toFixed(0)} ms, change ${changed.toFixed(0)} ms, delete ${removed.toFixed(0)} ms`);
