@@ -66,6 +66,7 @@ export class ManifestWatcher {
   #kept: readonly KeptObject[] = [];
   #dirIssue: ManifestIssue | undefined;
   #fsWatcher: FSWatcher | undefined;
+  #dirWatcher: FSWatcher | undefined;
   #watchWarned = false;
   #debounce: NodeJS.Timeout | undefined;
   #deadline: NodeJS.Timeout | undefined;
@@ -148,6 +149,8 @@ export class ManifestWatcher {
     clearTimeout(this.#deadline);
     this.#fsWatcher?.close();
     this.#fsWatcher = undefined;
+    this.#dirWatcher?.close();
+    this.#dirWatcher = undefined;
     while (this.#running) await this.#running;
   }
 
@@ -169,6 +172,19 @@ export class ManifestWatcher {
         if (this.#fsWatcher === w) this.#fsWatcher = undefined;
       });
       this.#fsWatcher = w;
+      // Node's recursive watch on Linux follows files, not directory entries: after a file was
+      // replaced by rename (how editors and kubectl-like tools save), its later deletion is not
+      // reported (seen: 7 s, until the periodic rescan). A plain inotify watch on the top
+      // directory reports unlink and rename of its entries.
+      this.#dirWatcher?.close();
+      this.#dirWatcher = fs.watch(this.#dir, { persistent: false }, (_event, filename) => {
+        if (filename) this.#dirty.add(filename.toString());
+        this.#schedule();
+      });
+      this.#dirWatcher.on('error', () => {
+        this.#dirWatcher?.close();
+        this.#dirWatcher = undefined;
+      });
       this.#watchWarned = false;
     } catch (err) {
       // Retried at every scan; said once per outage.
