@@ -24,6 +24,16 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } small SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} events SEC(".maps");
+
+struct event {
+	__u32 len;   /* packet length */
+	__u32 first; /* first byte before stamping */
+};
+
 SEC("xdp")
 int count_and_stamp(struct xdp_md *ctx)
 {
@@ -32,8 +42,16 @@ int count_and_stamp(struct xdp_md *ctx)
 	__u32 zero = 0;
 	__u64 *n = bpf_map_lookup_elem(&packets, &zero);
 
+	struct event *e;
+
 	if (n)
 		*n += 1;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (e) {
+		e->len = end - data;
+		e->first = data + 1 <= end ? *(__u8 *)data : 0;
+		bpf_ringbuf_submit(e, 0);
+	}
 	if (data + 1 <= end)
 		*(__u8 *)data = stamp;
 	return verdict;
@@ -43,4 +61,10 @@ SEC("cgroup/connect4")
 int allow_connect4(struct bpf_sock_addr *ctx)
 {
 	return 1;
+}
+
+SEC("tc")
+int tc_pass(struct __sk_buff *skb)
+{
+	return 0; /* TC_ACT_OK */
 }

@@ -45,11 +45,31 @@ export const BpfMapBatchOpts = koffi.struct('ferry_bpf_map_batch_opts', {
   flags: 'uint64_t',
 });
 
+export const BpfTcHook = koffi.struct('ferry_bpf_tc_hook', {
+  sz: 'size_t',
+  ifindex: 'int',
+  attach_point: 'int',
+  parent: 'uint32_t',
+});
+
+export const BpfTcOpts = koffi.struct('ferry_bpf_tc_opts', {
+  sz: 'size_t',
+  prog_fd: 'int',
+  flags: 'uint32_t',
+  prog_id: 'uint32_t',
+  handle: 'uint32_t',
+  priority: 'uint32_t',
+});
+
+export const RingBufferSampleFn = koffi.proto('int ferry_ring_buffer_sample_fn(void *ctx, void *data, size_t size)');
+
 // The sizes libbpf 1.1 compiles with on x86-64; a mismatch would make libbpf misread the options.
 for (const [type, size] of [
   [BpfObjectOpenOpts, 80],
   [BpfTestRunOpts, 80],
   [BpfMapBatchOpts, 24],
+  [BpfTcHook, 24],
+  [BpfTcOpts, 32],
 ] as const) {
   if (koffi.sizeof(type) !== size) throw new Error(`libbpf struct size mismatch: ${koffi.sizeof(type)} != ${size}`);
 }
@@ -85,6 +105,16 @@ export const ffi = {
   bpf_map_get_next_key: libbpf.func('int bpf_map_get_next_key(int fd, const void *key, void *next_key)'),
   bpf_map_update_batch: libbpf.func('int bpf_map_update_batch(int fd, const void *keys, const void *values, _Inout_ uint32_t *count, const ferry_bpf_map_batch_opts *opts)'),
   bpf_map_delete_batch: libbpf.func('int bpf_map_delete_batch(int fd, const void *keys, _Inout_ uint32_t *count, const ferry_bpf_map_batch_opts *opts)'),
+  bpf_tc_hook_create: libbpf.func('int bpf_tc_hook_create(ferry_bpf_tc_hook *hook)'),
+  bpf_tc_attach: libbpf.func('int bpf_tc_attach(const ferry_bpf_tc_hook *hook, _Inout_ ferry_bpf_tc_opts *opts)'),
+  bpf_tc_detach: libbpf.func('int bpf_tc_detach(const ferry_bpf_tc_hook *hook, const ferry_bpf_tc_opts *opts)'),
+  bpf_xdp_attach: libbpf.func('int bpf_xdp_attach(int ifindex, int prog_fd, uint32_t flags, void *opts)'),
+  bpf_xdp_detach: libbpf.func('int bpf_xdp_detach(int ifindex, uint32_t flags, void *opts)'),
+  ring_buffer__new: libbpf.func('void *ring_buffer__new(int map_fd, ferry_ring_buffer_sample_fn *sample_cb, void *ctx, void *opts)'),
+  ring_buffer__epoll_fd: libbpf.func('int ring_buffer__epoll_fd(void *rb)'),
+  ring_buffer__consume: libbpf.func('int ring_buffer__consume(void *rb)'),
+  ring_buffer__free: libbpf.func('void ring_buffer__free(void *rb)'),
+  if_nametoindex: libc.func('unsigned int if_nametoindex(const char *name)'),
   bpf_obj_pin: libbpf.func('int bpf_obj_pin(int fd, const char *path)'),
   bpf_obj_get: libbpf.func('int bpf_obj_get(const char *path)'),
   bpf_obj_get_info_by_fd: libbpf.func('int bpf_obj_get_info_by_fd(int fd, void *info, _Inout_ uint32_t *len)'),
@@ -105,6 +135,10 @@ export function errno(): number {
 
 export function register(fn: (level: number, fmt: string, args: Pointer) => number): unknown {
   return koffi.register(fn, koffi.pointer(PrintFn));
+}
+
+export function registerSample(fn: (ctx: Pointer, data: Pointer, size: number) => number): unknown {
+  return koffi.register(fn, koffi.pointer(RingBufferSampleFn));
 }
 
 export { koffi };

@@ -58,6 +58,65 @@ export class BpfLink implements Disposable {
   }
 }
 
+const BPF_TC_INGRESS = 1;
+const BPF_TC_EGRESS = 2;
+const EEXIST = 17;
+const XDP_FLAGS = { generic: 1 << 1, native: 1 << 2 } as const;
+
+/** A tc filter this process attached; detach() removes only it, never the clsact qdisc others share. */
+export class TcAttachment implements Disposable {
+  readonly #hook: { sz: number; ifindex: number; attach_point: number; parent: number };
+  readonly #handle: number;
+  readonly #priority: number;
+  #attached = true;
+
+  constructor(hook: { sz: number; ifindex: number; attach_point: number; parent: number }, handle: number, priority: number) {
+    this.#hook = hook;
+    this.#handle = handle;
+    this.#priority = priority;
+  }
+
+  detach(): void {
+    if (!this.#attached) return;
+    const opts = { sz: 32, prog_fd: 0, flags: 0, prog_id: 0, handle: this.#handle, priority: this.#priority };
+    check('bpf_tc_detach', ffi.bpf_tc_detach(this.#hook, opts) as number);
+    this.#attached = false;
+  }
+
+  [Symbol.dispose](): void {
+    this.detach();
+  }
+}
+
+/** An XDP program on an interface; detach() removes it. */
+export class XdpAttachment implements Disposable {
+  readonly ifindex: number;
+  readonly #flags: number;
+  #attached = true;
+
+  constructor(ifindex: number, flags: number) {
+    this.ifindex = ifindex;
+    this.#flags = flags;
+  }
+
+  detach(): void {
+    if (!this.#attached) return;
+    check('bpf_xdp_detach', ffi.bpf_xdp_detach(this.ifindex, this.#flags, null) as number);
+    this.#attached = false;
+  }
+
+  [Symbol.dispose](): void {
+    this.detach();
+  }
+}
+
+/** ifindex of an interface in the calling process's network namespace. */
+export function ifindexOf(ifname: string): number {
+  const index = ffi.if_nametoindex(ifname) as number;
+  if (!index) throw new BpfError(`if_nametoindex(${ifname})`, 19, 'ENODEV');
+  return index;
+}
+
 export class BpfProgram {
   readonly name: string;
   readonly #handle: Pointer;
@@ -85,6 +144,28 @@ export class BpfProgram {
     } finally {
       ffi.close(cgroupFd);
     }
+  }
+
+  /**
+   * Attaches as a tc clsact filter (direct action) in the caller's network namespace. The qdisc
+   * is created if missing and shared; a second direction's hook_create answering EEXIST is fine.
+   */
+  attachTc(ifindex: number, direction: 'ingress' | 'egress', options: { priority?: number; handle?: number } = {}): TcAttachment {
+    const hook = { sz: 24, ifindex, attach_point: direction === 'ingress' ? BPF_TC_INGRESS : BPF_TC_EGRESS, parent: 0 };
+    const created = ffi.bpf_tc_hook_create(hook) as number;
+    if (created < 0 && created !== -EEXIST) check(`bpf_tc_hook_create(${ifindex})`, created);
+    const handle = options.handle ?? 1;
+    const priority = options.priority ?? 1;
+    const opts = { sz: 32, prog_fd: this.fd, flags: 0, prog_id: 0, handle, priority };
+    check(`bpf_tc_attach(${this.name})`, ffi.bpf_tc_attach(hook, opts) as number);
+    return new TcAttachment(hook, handle, priority);
+  }
+
+  /** Attaches as the interface's XDP program, in driver (native) or generic (skb) mode. */
+  attachXdp(ifindex: number, mode: 'native' | 'generic'): XdpAttachment {
+    const flags = XDP_FLAGS[mode];
+    check(`bpf_xdp_attach(${this.name}, ${mode})`, ffi.bpf_xdp_attach(ifindex, this.fd, flags, null) as number);
+    return new XdpAttachment(ifindex, flags);
   }
 
   /** BPF_PROG_RUN: runs the program once (or `repeat` times) on a packet built by the caller. */

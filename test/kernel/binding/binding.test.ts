@@ -7,7 +7,7 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { BpfObject, BpfMap, BpfLink } from '../../../src/datapath/bpf/index.ts';
+import { BpfObject, BpfMap, BpfLink, RingBufferReader } from '../../../src/datapath/bpf/index.ts';
 import { BpfError, MapFullError } from '../../../src/common/errors.ts';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -148,4 +148,34 @@ test('a cgroup link attaches to a test cgroup, survives its pin, and detaches wh
   reopened.close();
   fs.rmSync(path.join(dir, 'link'));
   assert.doesNotMatch(attached(), /allow_connect4/);
+});
+
+test('ring-buffer events arrive through the event loop, and close() ends the reader', async (t) => {
+  const obj = load(t);
+  const events: Buffer[] = [];
+  const reader = new RingBufferReader(obj.map('events'), (data) => events.push(data), { fallbackMs: 60_000 });
+  t.after(() => reader.close());
+  const prog = obj.program('count_and_stamp');
+  for (let i = 0; i < 5; i++) prog.run({ data: Buffer.alloc(60 + i, 0x20 + i) });
+  for (let i = 0; i < 100 && events.length < 5; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(events.map((e) => [e.readUInt32LE(0), e.readUInt32LE(4)]), [0, 1, 2, 3, 4].map((i) => [60 + i, 0x20 + i]));
+  reader.close();
+  prog.run({ data: Buffer.alloc(60) });
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(events.length, 5, 'no delivery after close()');
+});
+
+test('tc ingress/egress and generic XDP attach inside a test netns and detach only themselves', (t) => {
+  const netns = `ferry-test-${randomBytes(4).toString('hex')}`;
+  execFileSync('ip', ['netns', 'add', netns]);
+  t.after(() => execFileSync('ip', ['netns', 'del', netns]));
+  execFileSync('nsenter', [`--net=/run/netns/${netns}`, 'ip', 'link', 'set', 'lo', 'up']);
+  const out = execFileSync(
+    'nsenter',
+    [`--net=/run/netns/${netns}`, process.execPath, path.join(root, 'test/kernel/binding/fixtures/attach-in-netns.ts'), COUNTER, pinDir(t)],
+    { encoding: 'utf8' },
+  );
+  const { attached, detached } = JSON.parse(out) as Record<string, Record<string, boolean>>;
+  assert.deepEqual(attached, { tcIngress: true, tcEgress: true, xdp: true, qdisc: true });
+  assert.deepEqual(detached, { tcIngress: false, tcEgress: false, xdp: false, qdisc: true }, 'the shared clsact qdisc stays');
 });
