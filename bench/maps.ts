@@ -29,6 +29,7 @@ try {
   const lookupRates: number[] = [];
   const iterateRates: number[] = [];
   const batchRates: number[] = [];
+  const lookupBatchRates: number[] = [];
   const values = keys.map(() => value);
   const singleNs: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
@@ -46,6 +47,9 @@ try {
     let n = 0;
     for (const _ of services.entries()) n++;
     iterateRates.push(n / ((performance.now() - t0) / 1000));
+    t0 = performance.now();
+    const batched = services.lookupBatch().length;
+    lookupBatchRates.push(batched / ((performance.now() - t0) / 1000));
     for (const k of keys) services.delete(k);
     t0 = performance.now();
     services.updateBatch(keys, values);
@@ -58,6 +62,7 @@ try {
   console.log(`  update (single syscall)   median ${fmt(median(updateRates))}   per op p50 ${(median(singleNs) / 1000).toFixed(2)} µs  p99 ${(pct(singleNs, 99) / 1000).toFixed(2)} µs`);
   console.log(`  lookup (single syscall)   median ${fmt(median(lookupRates))}`);
   console.log(`  iterate (next_key+lookup) median ${fmt(median(iterateRates))}`);
+  console.log(`  lookup batch (all entries)  median ${fmt(median(lookupBatchRates))}`);
   console.log(`  update (one batch of ${N})  median ${fmt(median(batchRates))}   ${(median(batchRates) / median(updateRates)).toFixed(1)}x single updates`);
 } finally {
   fs.rmSync(dir, { recursive: true, force: true });

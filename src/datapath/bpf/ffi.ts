@@ -104,6 +104,7 @@ export const ffi = {
   bpf_map_delete_elem: libbpf.func('int bpf_map_delete_elem(int fd, const void *key)'),
   bpf_map_get_next_key: libbpf.func('int bpf_map_get_next_key(int fd, const void *key, void *next_key)'),
   bpf_map_update_batch: libbpf.func('int bpf_map_update_batch(int fd, const void *keys, const void *values, _Inout_ uint32_t *count, const ferry_bpf_map_batch_opts *opts)'),
+  bpf_map_lookup_batch: libbpf.func('int bpf_map_lookup_batch(int fd, void *in_batch, void *out_batch, void *keys, void *values, _Inout_ uint32_t *count, const ferry_bpf_map_batch_opts *opts)'),
   bpf_map_delete_batch: libbpf.func('int bpf_map_delete_batch(int fd, const void *keys, _Inout_ uint32_t *count, const ferry_bpf_map_batch_opts *opts)'),
   bpf_tc_hook_create: libbpf.func('int bpf_tc_hook_create(ferry_bpf_tc_hook *hook)'),
   bpf_tc_attach: libbpf.func('int bpf_tc_attach(const ferry_bpf_tc_hook *hook, _Inout_ ferry_bpf_tc_opts *opts)'),

@@ -70,6 +70,9 @@ test('batch update and delete move many entries in one call', (t) => {
   small.updateBatch(keys, keys.map((_, i) => u64(i * 2)));
   assert.equal([...small.keys()].length, 500);
   assert.equal(small.lookup(key(321))?.readBigUInt64LE(), 642n);
+  const all = small.lookupBatch(64); // several batches
+  assert.equal(all.length, 500);
+  assert.deepEqual(new Map(all.map(([k, v]) => [k.readUInt32LE(), Number(v.readBigUInt64LE())])).get(499), 998);
   assert.equal(small.deleteBatch(keys.slice(0, 200)), 200);
   assert.equal([...small.keys()].length, 300);
 });
