@@ -62,7 +62,8 @@ export function endpointsForPort(
         const first = endpoint.addresses[0];
         const ip = first === undefined ? undefined : parseIp(first);
         if (ip === undefined || ip.family !== family) continue;
-        const address = formatIp(ip);
+        // The IPv4 parser accepts only canonical dotted quads, so such text needs no re-formatting.
+        const address = ip.family === 4 && !first!.includes(':') ? first! : formatIp(ip);
         const isLocal = endpoint.nodeName !== undefined && endpoint.nodeName === nodeName;
         const key = `${address}|${slicePort.port}`;
         if (byEndpoint.has(key) && !isLocal) continue;
