@@ -150,13 +150,14 @@ export class BpfProgram {
    * Attaches as a tc clsact filter (direct action) in the caller's network namespace. The qdisc
    * is created if missing and shared; a second direction's hook_create answering EEXIST is fine.
    */
-  attachTc(ifindex: number, direction: 'ingress' | 'egress', options: { priority?: number; handle?: number } = {}): TcAttachment {
+  attachTc(ifindex: number, direction: 'ingress' | 'egress', options: { priority?: number; handle?: number; replace?: boolean } = {}): TcAttachment {
     const hook = { sz: 24, ifindex, attach_point: direction === 'ingress' ? BPF_TC_INGRESS : BPF_TC_EGRESS, parent: 0 };
     const created = ffi.bpf_tc_hook_create(hook) as number;
     if (created < 0 && created !== -EEXIST) check(`bpf_tc_hook_create(${ifindex})`, created);
     const handle = options.handle ?? 1;
     const priority = options.priority ?? 1;
-    const opts = { sz: 32, prog_fd: this.fd, flags: 0, prog_id: 0, handle, priority };
+    // BPF_TC_F_REPLACE swaps the program of an existing filter with the same handle and priority in place.
+    const opts = { sz: 32, prog_fd: this.fd, flags: options.replace ? 1 : 0, prog_id: 0, handle, priority };
     check(`bpf_tc_attach(${this.name})`, ffi.bpf_tc_attach(hook, opts) as number);
     return new TcAttachment(hook, handle, priority);
   }
