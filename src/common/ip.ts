@@ -133,8 +133,14 @@ export function canonicalIp(text: string): string | undefined {
   return ip ? formatIp(ip) : undefined;
 }
 
+const SCRATCH = new Uint8Array(16);
+
+/** The family of an address, or undefined; allocates nothing (validation calls it per endpoint). */
 export function ipFamily(text: string): Family | undefined {
-  return parseIp(text)?.family;
+  if (!text.includes(':')) return parseV4(text, SCRATCH, 12) ? 4 : undefined;
+  SCRATCH.fill(0);
+  if (!parseV6(text, SCRATCH)) return undefined;
+  return isV4Mapped(SCRATCH) ? 4 : 6;
 }
 
 export function parseCidr(text: string): Cidr | undefined {
