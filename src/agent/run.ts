@@ -1,6 +1,7 @@
 // `ferry agent` as a process: picks the source, installs (or adopts) the datapath, runs the
 // reconcile loop, writes a status file for the CLI, and on SIGTERM stops while leaving the
 // datapath in place — pinned programs and maps keep serving with no agent at all.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { logger } from '../common/log.ts';
@@ -8,6 +9,11 @@ import { SocketLbDatapath, type MapSizes } from '../datapath/socket-lb.ts';
 import { ServiceWriter } from '../datapath/service-writer.ts';
 import { ManifestSource } from '../sources/manifest/index.ts';
 import { KubeSource } from '../sources/kube/source.ts';
+import { NodeportDatapath } from '../datapath/nodeport/install.ts';
+import { NodeportEdgeWriter } from '../datapath/nodeport/edge-writer.ts';
+import { HealthServer } from '../datapath/nodeport/health-server.ts';
+import type { XdpMode } from '../datapath/nodeport/config.ts';
+import { canonicalIp } from '../common/ip.ts';
 import { Agent, type SyncRecord } from './agent.ts';
 
 export interface AgentRunOptions {
@@ -23,6 +29,9 @@ export interface AgentRunOptions {
   readonly cgroup: string;
   readonly pinDir: string;
   readonly sizes: MapSizes;
+  /** Interfaces for north-south (NodePort, LoadBalancer, externalIPs): 'auto' = those holding node addresses; [] = off. */
+  readonly nodeportInterfaces: readonly string[] | 'auto';
+  readonly xdp: XdpMode;
 }
 
 export const STATUS_FILE = 'status.json';
@@ -67,10 +76,12 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
     log,
     onSync: (record: SyncRecord) => {
       if (!record.ok) log.warn({ record }, 'sync failed');
+      northSouth?.afterSync();
       writeStatus();
     },
   });
 
+  let northSouth: { afterSync(): void; close(): Promise<void> } | undefined;
   let ready: Promise<void>;
   if (options.source === 'kubernetes') {
     const kube = KubeSource.connect({
@@ -102,6 +113,12 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
   await Promise.race([ready, stopped]);
   await agent.start();
   await Promise.race([agent.whenReady(), stopped]);
+  if (agent.ready && options.nodeportInterfaces !== 'auto' && options.nodeportInterfaces.length === 0) {
+    log.info('north-south disabled (--nodeport-interfaces none)');
+  } else if (agent.ready) {
+    northSouth = installNorthSouth(options, agent, writer, log);
+    northSouth.afterSync();
+  }
   if (agent.ready) {
     writeStatus();
     fs.writeFileSync(readyPath, `${Date.now()}\n`);
@@ -113,12 +130,42 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
   await stopped;
   clearInterval(refresh);
   await agent.stop();
+  await northSouth?.close();
   await source.close();
   datapath.close();
   fs.rmSync(readyPath, { force: true });
 }
 
+/** Interfaces of this network namespace that carry one of the node's addresses. */
+function interfacesHolding(addresses: readonly string[]): string[] {
+  const wanted = new Set(addresses.map((a) => canonicalIp(a) ?? a));
+  const out = execFileSync('ip', ['-j', 'addr', 'show'], { encoding: 'utf8' });
+  const links = JSON.parse(out) as { ifname: string; addr_info?: { local: string }[] }[];
+  return links.filter((l) => l.ifname !== 'lo' && (l.addr_info ?? []).some((a) => wanted.has(canonicalIp(a.local) ?? a.local))).map((l) => l.ifname);
+}
+
+function installNorthSouth(options: AgentRunOptions, agent: Agent, writer: ServiceWriter, log: ReturnType<typeof logger>): { afterSync(): void; close(): Promise<void> } {
+  const nodeAddresses = agent.model().node.addresses;
+  const interfaces = options.nodeportInterfaces === 'auto' ? interfacesHolding(nodeAddresses) : options.nodeportInterfaces;
+  const datapath = NodeportDatapath.install({ pinDir: options.pinDir, recordDir: options.runDir, interfaces, nodeAddresses, xdp: options.xdp });
+  const edge = new NodeportEdgeWriter(datapath.edgeMaps());
+  const health = new HealthServer({ proxyHealthy: () => agent.ready });
+  log.info({ interfaces, xdp: options.xdp }, 'north-south installed');
+  return {
+    afterSync: (): void => {
+      const table = agent.model().table();
+      edge.sync(table.frontends.values(), writer);
+      health.sync(table.healthChecks).catch((err: unknown) => log.warn({ err }, 'health check listeners'));
+    },
+    close: async (): Promise<void> => {
+      await health[Symbol.asyncDispose]();
+      datapath.close();
+    },
+  };
+}
+
 export function uninstallAgent(pinDir: string, runDir: string): { links: number; maps: number } {
+  NodeportDatapath.uninstall(runDir);
   const removed = SocketLbDatapath.uninstall(pinDir);
   fs.rmSync(path.join(runDir, STATUS_FILE), { force: true });
   fs.rmSync(path.join(runDir, 'ready'), { force: true });

@@ -52,7 +52,9 @@ export async function startNodeAgent(lab: Lab, node: LabNode, options: NodeAgent
     '--node-name',
     kubeNodeName(node),
     '--node-addresses',
-    `${node.ipv4},${node.ipv6}`,
+    // The fabric and the external-client subnet addresses: NodePorts answer on both, as on a real
+    // node with an internal and an external interface.
+    `${node.ipv4},${node.ipv6},${node.externalIpv4},${node.externalIpv6}`,
     '--cgroup',
     node.cgroup,
     '--pin-dir',

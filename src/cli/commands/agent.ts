@@ -58,6 +58,8 @@ export function register(program: Command): void {
     .option('--pin-dir <dir>', 'bpffs directory for maps and links', DEFAULT_PIN_DIR)
     .option('--map-size-services <n>', 'entries of ferry_services_v1', count('--map-size-services'))
     .option('--map-size-backends <n>', 'entries of ferry_backends_v1', count('--map-size-backends'))
+    .option('--nodeport-interfaces <list>', "north-south interfaces: 'auto' (those holding node addresses), 'none', or names", 'auto')
+    .addOption(new Option('--xdp <mode>', 'XDP for north-south ingress').choices(['off', 'native', 'generic']).default('off'))
     .option('--uninstall', 'detach the programs and remove every pin this agent owns, then exit')
     .action(async (o: Record<string, unknown>) => {
       const { runAgent, uninstallAgent } = await import('../../agent/run.ts');
@@ -77,6 +79,8 @@ export function register(program: Command): void {
         ...(o.nodeAddresses ? { nodeAddresses: o.nodeAddresses as string[] } : {}),
         ...(o.nodeportAddresses ? { nodePortAddresses: o.nodeportAddresses as string[] } : {}),
         cgroup: o.cgroup as string,
+        nodeportInterfaces: o.nodeportInterfaces === 'auto' ? 'auto' : o.nodeportInterfaces === 'none' ? [] : list(o.nodeportInterfaces as string),
+        xdp: o.xdp as 'off' | 'native' | 'generic',
         pinDir: o.pinDir as string,
         sizes: {
           ...(o.mapSizeServices ? { services: o.mapSizeServices as number } : {}),

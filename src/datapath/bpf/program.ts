@@ -110,6 +110,17 @@ export class XdpAttachment implements Disposable {
   }
 }
 
+/** Removes the tc filter with this handle and priority (another process's attachment, e.g. at uninstall). */
+export function detachTc(ifindex: number, direction: 'ingress' | 'egress', options: { priority?: number; handle?: number } = {}): void {
+  const hook = { sz: 24, ifindex, attach_point: direction === 'ingress' ? BPF_TC_INGRESS : BPF_TC_EGRESS, parent: 0 };
+  new TcAttachment(hook, options.handle ?? 1, options.priority ?? 1).detach();
+}
+
+/** Removes the interface's XDP program. */
+export function detachXdp(ifindex: number, mode: 'native' | 'generic'): void {
+  new XdpAttachment(ifindex, XDP_FLAGS[mode]).detach();
+}
+
 /** ifindex of an interface in the calling process's network namespace. */
 export function ifindexOf(ifname: string): number {
   const index = ffi.if_nametoindex(ifname) as number;

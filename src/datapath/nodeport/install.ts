@@ -1,0 +1,95 @@
+// Installs the north-south programs on a node's external interfaces: tc ingress + egress (or XDP
+// for ingress), sharing the pinned service maps with the socket layer. Attachment replaces the
+// programs of an earlier agent in place, so a restart does not drop a packet; what was attached
+// is recorded in the agent's run directory so `ferry agent --uninstall` can remove it without the agent.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BpfObject, detachTc, detachXdp, ifindexOf } from '../bpf/index.ts';
+import type { MapLike } from '../service-writer.ts';
+import { nodeportConstants, type XdpMode } from './config.ts';
+import { MAP_MAGLEV, MAP_SRC_RANGES } from './maps.ts';
+import { NODEPORT_PROGRAMS } from './index.ts';
+
+const objectPath = (name: string): string => fileURLToPath(new URL(`../../../build/bpf/${name}`, import.meta.url));
+const RECORD = 'nodeport.json';
+
+export interface NodeportInstallOptions {
+  readonly pinDir: string;
+  /** A regular directory (bpffs holds no files) for the record of what was attached. */
+  readonly recordDir: string;
+  readonly interfaces: readonly string[];
+  readonly nodeAddresses: readonly string[];
+  readonly xdp: XdpMode;
+}
+
+interface Record {
+  readonly interfaces: readonly string[];
+  readonly xdp: XdpMode;
+}
+
+export class NodeportDatapath {
+  readonly #objects: BpfObject[];
+  readonly interfaces: readonly string[];
+
+  private constructor(objects: BpfObject[], interfaces: readonly string[]) {
+    this.#objects = objects;
+    this.interfaces = interfaces;
+  }
+
+  static install(options: NodeportInstallOptions): NodeportDatapath {
+    const constants = nodeportConstants({ nodeAddresses: options.nodeAddresses });
+    const load = (file: string): BpfObject => {
+      const obj = BpfObject.open(objectPath(file), { pinRoot: options.pinDir });
+      for (const [name, value] of Object.entries(constants)) obj.setConstant(name, value);
+      obj.load();
+      return obj;
+    };
+    const objects = [load('nodeport_tc.o')];
+    try {
+      if (options.xdp !== 'off') objects.push(load('nodeport_xdp.o'));
+      for (const ifname of options.interfaces) {
+        const ifindex = ifindexOf(ifname);
+        objects[0]!.program(NODEPORT_PROGRAMS.tcEgress).attachTc(ifindex, 'egress', { replace: true });
+        if (options.xdp === 'off') objects[0]!.program(NODEPORT_PROGRAMS.tcIngress).attachTc(ifindex, 'ingress', { replace: true });
+        else objects[1]!.program(NODEPORT_PROGRAMS.xdp).attachXdp(ifindex, options.xdp);
+      }
+      const record: Record = { interfaces: options.interfaces, xdp: options.xdp };
+      fs.writeFileSync(path.join(options.recordDir, RECORD), JSON.stringify(record));
+      return new NodeportDatapath(objects, options.interfaces);
+    } catch (error) {
+      for (const o of objects) o.close();
+      throw error;
+    }
+  }
+
+  edgeMaps(): { readonly maglev: MapLike; readonly srcRanges: MapLike } {
+    return { maglev: this.#objects[0]!.map(MAP_MAGLEV), srcRanges: this.#objects[0]!.map(MAP_SRC_RANGES) };
+  }
+
+  close(): void {
+    for (const o of this.#objects) o.close();
+  }
+
+  /** Detaches what install() attached (run in the node's network namespace). */
+  static uninstall(recordDir: string): number {
+    const file = path.join(recordDir, RECORD);
+    if (!fs.existsSync(file)) return 0;
+    const record = JSON.parse(fs.readFileSync(file, 'utf8')) as Record;
+    let removed = 0;
+    for (const ifname of record.interfaces) {
+      let ifindex: number;
+      try {
+        ifindex = ifindexOf(ifname);
+      } catch {
+        continue; // the interface is gone, and its filters with it
+      }
+      detachTc(ifindex, 'egress');
+      if (record.xdp === 'off') detachTc(ifindex, 'ingress');
+      else detachXdp(ifindex, record.xdp);
+      removed++;
+    }
+    fs.rmSync(file);
+    return removed;
+  }
+}
