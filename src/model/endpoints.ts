@@ -52,7 +52,7 @@ export function endpointsForPort(
   const portName = servicePort.name ?? '';
   const protocol: Protocol = servicePort.protocol ?? 'TCP';
   const byEndpoint = new Map<string, EndpointInfo>();
-  const ordered = [...slices].sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0));
+  const ordered = slices.length < 2 ? slices : [...slices].sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0));
   for (const slice of ordered) {
     if (slice.addressType !== (family === 4 ? 'IPv4' : 'IPv6')) continue;
     for (const slicePort of slice.ports ?? []) {

@@ -67,15 +67,18 @@ function nodePortAddresses(node: NodeContext, family: Family): string[] {
 }
 
 function toBackend(ep: EndpointInfo, protocol: Protocol): Backend {
-  return {
+  // Built field by field: spreading optional fields allocates a temporary per endpoint, and this
+  // runs for every endpoint of every service on a full sync.
+  const b: { -readonly [K in keyof Backend]: Backend[K] } = {
     address: ep.address,
     port: ep.port,
     protocol,
     state: ep.ready ? 'active' : 'terminating',
-    ...(ep.nodeName !== undefined ? { nodeName: ep.nodeName } : {}),
-    ...(ep.zone !== undefined ? { zone: ep.zone } : {}),
     nodeLocal: ep.isLocal,
   };
+  if (ep.nodeName !== undefined) b.nodeName = ep.nodeName;
+  if (ep.zone !== undefined) b.zone = ep.zone;
+  return b;
 }
 
 function sortedBackends(eps: readonly EndpointInfo[], protocol: Protocol): Backend[] {
