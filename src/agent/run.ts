@@ -12,6 +12,7 @@ import { KubeSource } from '../sources/kube/source.ts';
 import { NodeportDatapath } from '../datapath/nodeport/install.ts';
 import { NodeportEdgeWriter } from '../datapath/nodeport/edge-writer.ts';
 import { HealthServer } from '../datapath/nodeport/health-server.ts';
+import { sweepExpired } from '../datapath/nodeport/conntrack.ts';
 import type { XdpMode } from '../datapath/nodeport/config.ts';
 import { canonicalIp } from '../common/ip.ts';
 import { Agent, type SyncRecord } from './agent.ts';
@@ -151,6 +152,18 @@ function installNorthSouth(options: AgentRunOptions, agent: Agent, writer: Servi
   const edge = new NodeportEdgeWriter(datapath.edgeMaps());
   const health = new HealthServer({ proxyHealthy: () => agent.ready });
   log.info({ interfaces, xdp: options.xdp }, 'north-south installed');
+  // Conntrack and NAT entries expire by timestamp on lookup; the sweep frees the ones no packet
+  // will look up again (the LRU would evict them only under pressure, losing live flows first).
+  const { ct, nat } = datapath.conntrackMaps();
+  const gc = setInterval(() => {
+    try {
+      const r = sweepExpired(ct, nat);
+      if (r.removedCt || r.removedNat) log.debug({ sweep: r }, 'conntrack gc');
+    } catch (err) {
+      log.warn({ err }, 'conntrack gc failed');
+    }
+  }, 10_000);
+  gc.unref();
   return {
     afterSync: (): void => {
       const table = agent.model().table();
@@ -158,6 +171,7 @@ function installNorthSouth(options: AgentRunOptions, agent: Agent, writer: Servi
       health.sync(table.healthChecks).catch((err: unknown) => log.warn({ err }, 'health check listeners'));
     },
     close: async (): Promise<void> => {
+      clearInterval(gc);
       await health[Symbol.asyncDispose]();
       datapath.close();
     },

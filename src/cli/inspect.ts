@@ -48,7 +48,7 @@ export function listServices(pinDir: string): ServiceRow[] {
 export interface StatusReport {
   readonly pinDir: string;
   readonly programs: { readonly attached: readonly string[]; readonly missing: readonly string[] };
-  readonly maps: readonly { readonly name: string; readonly entries: number; readonly capacity: number }[];
+  readonly maps: readonly { readonly name: string; readonly entries: number; readonly capacity: number; readonly array: boolean }[];
   readonly agent: (AgentStatus & { readonly pid?: number; readonly updatedAt?: number }) | undefined;
   /** Problems the source found before the model saw anything (unparsable files, refused allocations). */
   readonly sourceIssues: readonly { readonly object?: string; readonly field?: string; readonly message: string; readonly file?: string }[];
@@ -62,13 +62,13 @@ function countEntries(map: BpfMap): number {
 
 export function collectStatus(pinDir: string, runDir: string): StatusReport {
   const attached = SocketLbDatapath.attachedPrograms(pinDir);
+  // Arrays (the counters) are always full by construction: fill is only meaningful for hashes.
   const maps = Object.values(LB_MAP_NAMES)
-    .filter((name) => fs.existsSync(path.join(pinDir, name)))
+    .filter((name) => name !== LB_MAP_NAMES.sockCounters && fs.existsSync(path.join(pinDir, name)))
     .map((name) => {
       const map = BpfMap.openPinned(path.join(pinDir, name));
       try {
-        const isArray = name === LB_MAP_NAMES.sockCounters;
-        return { name, entries: isArray ? map.maxEntries : countEntries(map), capacity: map.maxEntries };
+        return { name, entries: countEntries(map), capacity: map.maxEntries };
       } finally {
         map.close();
       }

@@ -64,7 +64,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     const served = await serveManifestPods(lab, manifestPods(manifests));
     out(`• echo servers for ${[...served.keys()].join(', ')}`);
     out('• starting one Ferry agent per node (standalone source: deploy/standalone-example)');
-    await Promise.all(lab.nodes.map((node) => startNodeAgent(lab, node, { manifests })));
+    const agents = await Promise.all(lab.nodes.map((node) => startNodeAgent(lab, node, { manifests })));
     const node1 = lab.nodes[0]!;
     const services = JSON.parse(await ferryOnNode(lab, node1, ['service', 'list', '-o', 'json'])) as {
       frontend: string;
@@ -98,6 +98,8 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     }
     out('• `ferry service list` on node-1:');
     out(await ferryOnNode(lab, node1, ['service', 'list']));
+    out('• `ferry status` on node-1:');
+    out(await ferryOnNode(lab, node1, ['status', '--run-dir', agents[0]!.runDir]));
     if (options.keep) {
       out(`• keeping lab ${lab.name}; remove it with: bin/ferry lab down ${lab.name}`);
       return;

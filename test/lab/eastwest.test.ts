@@ -214,8 +214,14 @@ describe('east-west: socket-layer load balancing in a 3-node lab', { concurrency
       return backendsOf(r).length > 0 && backendsOf(r).every((b) => even.includes(b));
     });
     fs.rmSync(svcFile);
+    // Timed by traffic (the CLI's start-up would dominate a map poll): the first connection that no longer reaches a backend.
+    let gone: ProbeReport | undefined;
+    const removed = await waitFor('deletion seen by traffic', async () => {
+      gone = await probe('n3-p3', VIP.edited, 80, { timeoutMs: 300 });
+      return gone.summaries[0]?.ok === 0;
+    });
     // Every node's agent must have dropped it: the next test compares node-1's maps across restarts.
-    const removed = await waitFor('deletion on every node', async () => {
+    await waitFor('deletion on every node', async () => {
       for (const node of lab.nodes) {
         const rows = JSON.parse(await ferryOnNode(lab, node, ['service', 'list', '-o', 'json'])) as Row[];
         if (rows.some((r) => r.frontend.startsWith(`${VIP.edited}:`))) return false;
@@ -224,6 +230,8 @@ describe('east-west: socket-layer load balancing in a 3-node lab', { concurrency
     }, 20_000);
     const after = await probe('n3-p3', VIP.edited, 80, { timeoutMs: 500 });
     assert.equal(after.summaries[0]?.ok, 0, 'no backend answers a deleted service');
+    assert.equal(after.summaries[0]?.errors.ETIMEDOUT, undefined, 'a deleted service fails new connections at once, it does not hang them');
+    console.log(`# deleted service: new connections fail with ${JSON.stringify(after.summaries[0]?.errors)} (first miss: ${JSON.stringify(gone?.summaries[0]?.errors)})`);
     console.log(`# manifest → datapath (file watch + sync + probe): add ${added.toFixed(0)} ms, change ${changed.toFixed(0)} ms, delete ${removed.toFixed(0)} ms`);
   });
 

@@ -5,14 +5,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BpfObject, detachTc, detachXdp, ifindexOf } from '../bpf/index.ts';
+import { BpfMap, BpfObject, detachTc, detachXdp, ifindexOf } from '../bpf/index.ts';
 import type { MapLike } from '../service-writer.ts';
 import { nodeportConstants, type XdpMode } from './config.ts';
-import { MAP_MAGLEV, MAP_SRC_RANGES } from './maps.ts';
+import { MAP_CT, MAP_MAGLEV, MAP_NAT, MAP_SRC_RANGES } from './maps.ts';
 import { NODEPORT_PROGRAMS } from './index.ts';
 
 const objectPath = (name: string): string => fileURLToPath(new URL(`../../../build/bpf/${name}`, import.meta.url));
 const RECORD = 'nodeport.json';
+/** bpf/lib/lb.h's maps, which the north-south objects share with bpf/sock.c. */
+const SHARED_LB_MAPS = ['ferry_services_v1', 'ferry_backends_v1', 'ferry_revnat_v1'] as const;
 
 export interface NodeportInstallOptions {
   readonly pinDir: string;
@@ -42,6 +44,13 @@ export class NodeportDatapath {
     const load = (file: string): BpfObject => {
       const obj = BpfObject.open(objectPath(file), { pinRoot: options.pinDir });
       for (const [name, value] of Object.entries(constants)) obj.setConstant(name, value);
+      // The socket layer may have pinned the shared maps with --map-size-*: reuse needs the same max_entries.
+      for (const name of SHARED_LB_MAPS) {
+        const pin = path.join(options.pinDir, name);
+        if (!fs.existsSync(pin)) continue;
+        using pinned = BpfMap.openPinned(pin);
+        obj.setMapMaxEntries(name, pinned.maxEntries);
+      }
       obj.load();
       return obj;
     };
@@ -65,6 +74,10 @@ export class NodeportDatapath {
 
   edgeMaps(): { readonly maglev: MapLike; readonly srcRanges: MapLike } {
     return { maglev: this.#objects[0]!.map(MAP_MAGLEV), srcRanges: this.#objects[0]!.map(MAP_SRC_RANGES) };
+  }
+
+  conntrackMaps(): { readonly ct: BpfMap; readonly nat: BpfMap } {
+    return { ct: this.#objects[0]!.map(MAP_CT), nat: this.#objects[0]!.map(MAP_NAT) };
   }
 
   close(): void {
