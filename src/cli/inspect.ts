@@ -48,7 +48,7 @@ export function listServices(pinDir: string): ServiceRow[] {
 export interface StatusReport {
   readonly pinDir: string;
   readonly programs: { readonly attached: readonly string[]; readonly missing: readonly string[] };
-  readonly maps: readonly { readonly name: string; readonly entries: number; readonly capacity: number; readonly array: boolean }[];
+  readonly maps: readonly { readonly name: string; readonly entries: number; readonly capacity: number }[];
   readonly agent: (AgentStatus & { readonly pid?: number; readonly updatedAt?: number }) | undefined;
   /** Problems the source found before the model saw anything (unparsable files, refused allocations). */
   readonly sourceIssues: readonly { readonly object?: string; readonly field?: string; readonly message: string; readonly file?: string }[];

@@ -51,13 +51,17 @@ export function endpointsForPort(
 ): EndpointInfo[] {
   const portName = servicePort.name ?? '';
   const protocol: Protocol = servicePort.protocol ?? 'TCP';
-  const byEndpoint = new Map<string, EndpointInfo>();
+  // Keyed by target port, then address: reusing the address string avoids building (and hashing)
+  // a fresh composite key per endpoint on every recompute.
+  const byPort = new Map<number, Map<string, EndpointInfo>>();
   const ordered = slices.length < 2 ? slices : [...slices].sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0));
   for (const slice of ordered) {
     if (slice.addressType !== (family === 4 ? 'IPv4' : 'IPv6')) continue;
     for (const slicePort of slice.ports ?? []) {
       if ((slicePort.name ?? '') !== portName || (slicePort.protocol ?? 'TCP') !== protocol) continue;
       if (slicePort.port === undefined) continue;
+      let byEndpoint = byPort.get(slicePort.port);
+      if (byEndpoint === undefined) byPort.set(slicePort.port, (byEndpoint = new Map()));
       for (const endpoint of slice.endpoints ?? []) {
         const first = endpoint.addresses[0];
         const ip = first === undefined ? undefined : parseIp(first);
@@ -65,10 +69,9 @@ export function endpointsForPort(
         // The IPv4 parser accepts only canonical dotted quads, so such text needs no re-formatting.
         const address = ip.family === 4 && !first!.includes(':') ? first! : formatIp(ip);
         const isLocal = endpoint.nodeName !== undefined && endpoint.nodeName === nodeName;
-        const key = `${address}|${slicePort.port}`;
-        if (byEndpoint.has(key) && !isLocal) continue;
+        if (!isLocal && byEndpoint.has(address)) continue;
         const c = endpoint.conditions ?? {};
-        byEndpoint.set(key, {
+        byEndpoint.set(address, {
           address,
           ip,
           port: slicePort.port,
@@ -84,7 +87,10 @@ export function endpointsForPort(
       }
     }
   }
-  return [...byEndpoint.values()];
+  if (byPort.size === 1) return [...byPort.values().next().value!.values()];
+  const all: EndpointInfo[] = [];
+  for (const byEndpoint of byPort.values()) for (const info of byEndpoint.values()) all.push(info);
+  return all;
 }
 
 export interface TrafficPolicies {
@@ -151,13 +157,9 @@ export function categorizeEndpoints(
   if (usesCluster) {
     const mode = topologyMode(endpoints, nodeName, zone);
     cluster = endpoints.filter((ep) => ep.ready && availableForTopology(ep, mode, nodeName, zone));
-    // No ready endpoint anywhere (topology was already ignored if it had none): fall back to
-    // endpoints that are terminating but still serving.
-    if (cluster.length === 0) {
-      cluster = endpoints.filter(
-        (ep) => ep.serving && ep.terminating && availableForTopology(ep, mode, nodeName, zone),
-      );
-    }
+    // No ready endpoint anywhere (topology would already have been ignored had this node/zone none):
+    // fall back to endpoints that are terminating but still serving, regardless of hints, as upstream.
+    if (cluster.length === 0) cluster = endpoints.filter((ep) => ep.serving && ep.terminating);
     if (cluster.length > 0) hasAny = true;
   }
   if (!usesLocal) return { cluster, local: [], usesCluster, hasAny };

@@ -108,7 +108,10 @@ export function computeServiceFrontends(
   const ranges = canonicalRanges(spec.loadBalancerSourceRanges ?? []);
   const frontends: Frontend[] = [];
   const warnings: string[] = [];
-  let localReady = 0;
+  // pkg/proxy/endpointschangetracker.go LocalReadyEndpoints: distinct local ready IPs over all ports
+  // (a pod behind :80 and :443 counts once); terminating ones never count, so the health check fails
+  // on a node left with only terminating endpoints.
+  const localReadyIPs = new Set<string>();
   let primaryFamily: Family | undefined;
 
   for (const clusterIP of clusterIPs(service)) {
@@ -123,7 +126,9 @@ export function computeServiceFrontends(
       }
       const endpoints = endpointsForPort(slices, port, family, node.name);
       const sets = categorizeEndpoints(endpoints, { internalLocal, externalLocal, externallyAccessible }, node.name, node.zone);
-      if (family === primaryFamily) localReady += endpoints.filter((ep) => ep.isLocal && ep.ready).length;
+      if (family === primaryFamily) {
+        for (const ep of endpoints) if (ep.isLocal && ep.ready) localReadyIPs.add(ep.address);
+      }
       const internalSet = internalLocal ? sets.local : sets.cluster;
       const externalSet = externalLocal ? sets.local : sets.cluster;
       // Traffic from pods and the node to an external address of an eTP=Local service is
@@ -169,7 +174,7 @@ export function computeServiceFrontends(
   }
   const healthCheck =
     type === 'LoadBalancer' && externalLocal && spec.healthCheckNodePort
-      ? { service: name, nodePort: spec.healthCheckNodePort, localEndpoints: localReady }
+      ? { service: name, nodePort: spec.healthCheckNodePort, localEndpoints: localReadyIPs.size }
       : undefined;
   return { frontends: dedupe(frontends, warnings), healthCheck, warnings };
 }

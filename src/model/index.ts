@@ -1,6 +1,8 @@
 // The pure Service model: Kubernetes objects in, the per-node frontend table out.
 //
-//   const model = new ServiceModel({ nodeName: 'node-1', nodeAddresses: ['172.30.0.1'] });
+//   const model = new ServiceModel({ nodeName: 'node-1', nodeAddresses: ['172.30.0.1'],
+//                                    awaitSources: ['Service', 'EndpointSlice'] }); // optional gate
+//   model.sourceSynced('Service'); model.synced;            // gate: sync() is empty until all listed
 //   model.apply({ kind: 'Service', previous, current });   // from any source; no-ops return false
 //   const { diff } = model.sync();                         // minimal FrontendDiff since the last sync
 //   model.table(); model.errors();                         // current table; InvalidObjectErrors
@@ -12,7 +14,7 @@ export type { NodeContext, ServiceFrontends } from './frontends.ts';
 export { categorizeEndpoints, endpointsForPort, sliceBelongsTo } from './endpoints.ts';
 export type { EndpointInfo, CategorizedEndpoints, TrafficPolicies } from './endpoints.ts';
 export { ServiceModel, nodeContextFrom } from './service-model.ts';
-export type { ModelChange, ModelSync, ServiceModelOptions } from './service-model.ts';
+export type { ModelChange, ModelSync, ServiceModelOptions, SourceKind } from './service-model.ts';
 export { validateService, validateEndpointSlice, validateNode, describeService } from './validate.ts';
 export { resolve } from './resolve.ts';
 export type { FlowQuery, FlowResult } from './resolve.ts';

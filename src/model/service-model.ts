@@ -20,7 +20,15 @@ export interface ServiceModelOptions {
   readonly nodeAddresses?: readonly string[];
   /** kube-proxy --nodeport-addresses. */
   readonly nodePortAddresses?: readonly string[];
+  /**
+   * Sources whose initial list must be complete before sync() yields anything (kube-proxy's
+   * isInitialized: servicesSynced && endpointSlicesSynced, pkg/proxy/iptables/proxier.go). Report
+   * each with sourceSynced(kind). Unset: no gate (the caller gates, as the agent's start() does).
+   */
+  readonly awaitSources?: readonly SourceKind[];
 }
+
+export type SourceKind = ModelChange['kind'];
 
 export interface ModelSync {
   readonly diff: FrontendDiff;
@@ -88,10 +96,22 @@ export class ServiceModel {
   readonly #owner = new Map<string, NamespacedName>();
   readonly #healthChecks = new Map<NamespacedName, HealthCheck>();
   readonly #errors = new Map<string, InvalidObjectError[]>();
+  readonly #unsynced: Set<SourceKind>;
 
   constructor(options: ServiceModelOptions) {
     this.#options = options;
     this.#context = nodeContextFrom(undefined, options);
+    this.#unsynced = new Set(options.awaitSources ?? []);
+  }
+
+  /** A source finished its initial list. */
+  sourceSynced(kind: SourceKind): void {
+    this.#unsynced.delete(kind);
+  }
+
+  /** Every awaited source has listed: until then sync() returns an empty diff and keeps all changes. */
+  get synced(): boolean {
+    return this.#unsynced.size === 0;
   }
 
   get node(): NodeContext {
@@ -136,6 +156,8 @@ export class ServiceModel {
 
   /** Drains the recorded changes and returns the minimal diff that takes the last table to the new one. */
   sync(): ModelSync {
+    // A partial view would remove frontends of services not listed yet: hold everything back.
+    if (!this.synced) return { diff: { upsert: [], remove: [] }, changedServices: [], full: false, warnings: [] };
     const full = this.#full;
     const names = full
       ? new Set([...this.#services.keys(), ...this.#computed.keys()])
@@ -144,13 +166,14 @@ export class ServiceModel {
     this.#full = false;
     const touched = new Map<string, Frontend | undefined>(); // key → frontend before this sync
     const warnings: string[] = [];
-    for (const name of [...names].sort()) {
+    const ordered = [...names].sort();
+    for (const name of ordered) {
       const before = this.#computed.get(name);
       const service = this.#services.get(name);
       const after = service
         ? computeServiceFrontends(service, [...(this.#slicesByService.get(name)?.values() ?? [])], this.#context)
         : undefined;
-      warnings.push(...(after?.warnings ?? []));
+      if (after !== undefined && after.warnings.length > 0) warnings.push(...after.warnings);
       for (const f of before?.frontends ?? []) {
         if (this.#owner.get(f.key) !== name) continue;
         if (!touched.has(f.key)) touched.set(f.key, this.#table.get(f.key));
@@ -174,7 +197,8 @@ export class ServiceModel {
     }
     const upsert: Frontend[] = [];
     const remove: Frontend[] = [];
-    for (const [key, before] of [...touched].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    // In service-name order, then each service's own frontend order: deterministic without a sort.
+    for (const [key, before] of touched) {
       const now = this.#table.get(key);
       if (now === undefined) {
         if (before) remove.push(before);
@@ -182,7 +206,7 @@ export class ServiceModel {
         upsert.push(now);
       }
     }
-    return { diff: { upsert, remove }, changedServices: [...names].sort(), full, warnings };
+    return { diff: { upsert, remove }, changedServices: ordered, full, warnings };
   }
 
   #applyService(previous: Service | undefined, current: Service | undefined): boolean {

@@ -21,8 +21,7 @@ export function register(program: Command): void {
       }
       console.log(`Programs: ${report.programs.attached.length}/${PROGRAM_COUNT} attached${report.programs.missing.length ? ` (missing: ${report.programs.missing.join(', ')})` : ''}`);
       const maps = new Table({ head: ['Map', 'Entries', 'Capacity', 'Fill'], style: { head: [], border: [] } });
-      // Array maps are always full by construction: a fill figure would only alarm.
-      for (const m of report.maps) maps.push([m.name, m.entries, m.capacity, m.array ? '(array)' : `${((100 * m.entries) / m.capacity).toFixed(1)}%`]);
+      for (const m of report.maps) maps.push([m.name, m.entries, m.capacity, `${((100 * m.entries) / m.capacity).toFixed(1)}%`]);
       console.log(maps.toString());
       const a = report.agent;
       if (!a) {

@@ -334,3 +334,29 @@ test('nodePortAddresses narrows the node addresses that serve NodePorts', () => 
   const nodePorts = [...model.table().frontends.values()].filter((f) => f.kind === 'NodePort').map((f) => f.address);
   assert.deepEqual([...new Set(nodePorts)], ['198.18.1.1']);
 });
+
+test('health check counts distinct local ready pods over all ports; terminating-only → 0 while traffic still flows', () => {
+  const model = new ServiceModel({ nodeName: 'node-1', nodeAddresses: NODE_IPS });
+  const ports = [
+    { name: 'http', port: 80, targetPort: 8080, nodePort: 30080 },
+    { name: 'https', port: 443, targetPort: 8443, nodePort: 30443 },
+  ];
+  model.apply({
+    kind: 'Service',
+    previous: undefined,
+    current: svc('lb', { type: 'LoadBalancer', externalTrafficPolicy: 'Local', healthCheckNodePort: 32000, ports }),
+  });
+  const slicePorts = [{ name: 'http', port: 8080 }, { name: 'https', port: 8443 }];
+  const first = slice('lb', 'lb-a', [ep('10.244.1.10'), ep('10.244.2.10', 'node-2')], slicePorts);
+  model.apply({ kind: 'EndpointSlice', previous: undefined, current: first });
+  model.sync();
+  // A naive per-port sum would say 2 (kube-proxy squashes by IP).
+  assert.equal(model.table().healthChecks.get('default/lb')?.localEndpoints, 1);
+  const terminating = slice('lb', 'lb-a', [ep('10.244.1.10', 'node-1', { ready: false, serving: true, terminating: true }), ep('10.244.2.10', 'node-2')], slicePorts);
+  model.apply({ kind: 'EndpointSlice', previous: first, current: terminating });
+  model.sync();
+  assert.equal(model.table().healthChecks.get('default/lb')?.localEndpoints, 0);
+  const flow = resolve(model.table(), { source: 'external', destination: NODE_IPS[0]!, port: 30080, protocol: 'TCP' });
+  assert.ok(Array.isArray(flow));
+  assert.deepEqual((flow as readonly { address: string; state: string }[]).map((b) => [b.address, b.state]), [['10.244.1.10', 'terminating']]);
+});

@@ -77,3 +77,19 @@ test('two services claiming one frontend: the first keeps it, the second is warn
   assert.deepEqual(diff.upsert.map((f) => f.service), ['default/a']);
   assert.match(warnings.join('\n'), /default\/b: frontend 10.96.0.1:80\/TCP \(internal\) already belongs to default\/a/);
 });
+
+test('synced gate: nothing is programmed until every awaited source has listed, then all at once', () => {
+  const m = new ServiceModel({ nodeName: 'node-1', nodeAddresses: ['172.30.0.1'], awaitSources: ['Service', 'EndpointSlice'] });
+  m.apply({ kind: 'Service', previous: undefined, current: svc('web', { clusterIP: '10.96.0.5' }) });
+  // Services listed, slices not yet: programming now would turn web into REJECT for a moment.
+  m.sourceSynced('Service');
+  assert.equal(m.synced, false);
+  assert.deepEqual(m.sync().diff, { upsert: [], remove: [] });
+  assert.equal(m.table().frontends.size, 0);
+  m.apply({ kind: 'EndpointSlice', previous: undefined, current: slice('web', 'web-a', [ep('10.244.1.5')]) });
+  m.sourceSynced('EndpointSlice');
+  assert.equal(m.synced, true);
+  const { diff, full } = m.sync();
+  assert.equal(full, true);
+  assert.deepEqual(diff.upsert.map((f) => [f.address, f.action, f.backends.map((b) => b.address)]), [['10.96.0.5', 'forward', ['10.244.1.5']]]);
+});
