@@ -1,8 +1,9 @@
 // From EndpointSlices to the endpoints of one service port, and from those to the sets each kind
 // of traffic may use. This is kube-proxy's pkg/proxy/endpointslicecache.go and topology.go,
 // written over plain data.
-import { formatIp, parseIp, type Family, type IpAddress } from '../common/ip.ts';
+import { formatIp, ipFamily, parseIp, type Family } from '../common/ip.ts';
 import {
+  LABEL_HEADLESS,
   LABEL_SERVICE_NAME,
   LABEL_SERVICE_PROXY_NAME,
   type EndpointSlice,
@@ -12,7 +13,8 @@ import {
 
 export interface EndpointInfo {
   readonly address: string; // canonical
-  readonly ip: IpAddress;
+  /** Orders endpoints by address within one family: the IPv4 value, or 32 hex digits for IPv6. */
+  readonly sortKey: number | string;
   readonly port: number;
   readonly nodeName: string | undefined;
   readonly zone: string | undefined;
@@ -26,13 +28,18 @@ export interface EndpointInfo {
 
 const NO_HINTS: ReadonlySet<string> = new Set();
 
-/** Slices count for a service only when labelled with its name and not claimed by another proxy. */
+/**
+ * Slices count for a service only when labelled with its name and carry neither label kube-proxy's
+ * informer excludes (cmd/kube-proxy/app/server.go: "!service.kubernetes.io/service-proxy-name",
+ * "!service.kubernetes.io/headless" — the same selector serves Services and EndpointSlices).
+ */
 export function sliceBelongsTo(slice: EndpointSlice, namespace: string, name: string): boolean {
   const labels = slice.metadata.labels ?? {};
   return (
     (slice.metadata.namespace ?? 'default') === namespace &&
     labels[LABEL_SERVICE_NAME] === name &&
-    labels[LABEL_SERVICE_PROXY_NAME] === undefined
+    labels[LABEL_SERVICE_PROXY_NAME] === undefined &&
+    labels[LABEL_HEADLESS] === undefined
   );
 }
 
@@ -64,16 +71,27 @@ export function endpointsForPort(
       if (byEndpoint === undefined) byPort.set(slicePort.port, (byEndpoint = new Map()));
       for (const endpoint of slice.endpoints ?? []) {
         const first = endpoint.addresses[0];
-        const ip = first === undefined ? undefined : parseIp(first);
-        if (ip === undefined || ip.family !== family) continue;
-        // The IPv4 parser accepts only canonical dotted quads, so such text needs no re-formatting.
-        const address = ip.family === 4 && !first!.includes(':') ? first! : formatIp(ip);
+        if (first === undefined) continue;
+        let address: string;
+        let sortKey: number | string;
+        if (family === 4 && !first.includes(':')) {
+          // Dotted quads: validate without allocating (this runs per endpoint per recompute); the
+          // parser accepts only canonical text, so the address needs no re-formatting.
+          if (ipFamily(first) !== 4) continue;
+          address = first;
+          sortKey = v4Value(first);
+        } else {
+          const ip = parseIp(first);
+          if (ip === undefined || ip.family !== family) continue;
+          address = formatIp(ip);
+          sortKey = family === 4 ? v4Value(address) : hex(ip.bytes);
+        }
         const isLocal = endpoint.nodeName !== undefined && endpoint.nodeName === nodeName;
         if (!isLocal && byEndpoint.has(address)) continue;
         const c = endpoint.conditions ?? {};
         byEndpoint.set(address, {
           address,
-          ip,
+          sortKey,
           port: slicePort.port,
           nodeName: endpoint.nodeName,
           zone: endpoint.zone,
@@ -91,6 +109,37 @@ export function endpointsForPort(
   const all: EndpointInfo[] = [];
   for (const byEndpoint of byPort.values()) for (const info of byEndpoint.values()) all.push(info);
   return all;
+}
+
+/** The numeric value of an already validated dotted quad. */
+function v4Value(text: string): number {
+  let value = 0;
+  let octet = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 46) {
+      value = value * 256 + octet;
+      octet = 0;
+    } else {
+      octet = octet * 10 + (c - 48);
+    }
+  }
+  return value * 256 + octet;
+}
+
+function hex(bytes: Uint8Array): string {
+  let out = '';
+  for (const b of bytes) out += (b < 16 ? '0' : '') + b.toString(16);
+  return out;
+}
+
+/** Address order (numeric for IPv4, byte order for IPv6), then port. */
+export function compareEndpoints(a: EndpointInfo, b: EndpointInfo): number {
+  if (a.sortKey !== b.sortKey) {
+    if (typeof a.sortKey === 'number' && typeof b.sortKey === 'number') return a.sortKey - b.sortKey;
+    return String(a.sortKey) < String(b.sortKey) ? -1 : 1;
+  }
+  return a.port - b.port;
 }
 
 export interface TrafficPolicies {

@@ -2,8 +2,8 @@
 // and serviceport.go decide which addresses a service has; pkg/proxy/iptables/proxier.go syncProxyRules
 // decides what each kind of traffic gets (forward, DROP for a Local policy with no local endpoint,
 // REJECT when the service has no endpoints at all).
-import { canonicalIp, cidrContains, compareIp, formatCidr, ipFamily, parseCidr, parseIp, type Family } from '../common/ip.ts';
-import { categorizeEndpoints, endpointsForPort, sliceBelongsTo, type EndpointInfo } from './endpoints.ts';
+import { canonicalIp, cidrContains, formatCidr, ipFamily, parseCidr, parseIp, type Family } from '../common/ip.ts';
+import { categorizeEndpoints, compareEndpoints, endpointsForPort, sliceBelongsTo, type EndpointInfo } from './endpoints.ts';
 import {
   frontendKey,
   type Backend,
@@ -82,7 +82,7 @@ function toBackend(ep: EndpointInfo, protocol: Protocol): Backend {
 }
 
 function sortedBackends(eps: readonly EndpointInfo[], protocol: Protocol): Backend[] {
-  return [...eps].sort((a, b) => compareIp(a.ip, b.ip) || a.port - b.port).map((ep) => toBackend(ep, protocol));
+  return [...eps].sort(compareEndpoints).map((ep) => toBackend(ep, protocol));
 }
 
 export function computeServiceFrontends(

@@ -26,6 +26,8 @@ export interface ServiceModelOptions {
    * each with sourceSynced(kind). Unset: no gate (the caller gates, as the agent's start() does).
    */
   readonly awaitSources?: readonly SourceKind[];
+  /** kube-apiserver --service-node-port-range, when known (the standalone source knows its own). */
+  readonly nodePortRange?: { readonly min: number; readonly max: number };
 }
 
 export type SourceKind = ModelChange['kind'];
@@ -217,7 +219,7 @@ export class ServiceModel {
       this.#pending.add(name);
       return true;
     }
-    const problems = validateService(current);
+    const problems = validateService(current, this.#options.nodePortRange ? { nodePortRange: this.#options.nodePortRange } : {});
     if (problems.length > 0) {
       this.#errors.set(`Service ${name}`, problems);
       return false;

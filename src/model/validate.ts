@@ -39,8 +39,35 @@ export function describeService(service: Service): string {
   return `Service ${service.metadata?.namespace ?? 'default'}/${service.metadata?.name ?? '?'}`;
 }
 
-export function validateService(service: Service): InvalidObjectError[] {
+/** Cluster settings validation needs; the API server's own flags, which Ferry may be told. */
+export interface ServiceValidationOptions {
+  /**
+   * kube-apiserver --service-node-port-range (default there 30000-32767). Unset: only 1-65535 is
+   * checked, since a Ferry agent in a cluster does not know the range and the API server enforced it.
+   */
+  readonly nodePortRange?: { readonly min: number; readonly max: number };
+}
+
+// Label keys: optional DNS-subdomain prefix and "/", then a name of up to 63 characters.
+const LABEL_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+
+function isLabelKey(key: string): boolean {
+  const slash = key.lastIndexOf('/');
+  const name = slash < 0 ? key : key.slice(slash + 1);
+  const prefix = slash < 0 ? undefined : key.slice(0, slash);
+  if (prefix !== undefined && (prefix.length > 253 || !SUBDOMAIN.test(prefix))) return false;
+  return name.length <= 63 && LABEL_NAME.test(name);
+}
+
+function isLabelValue(value: string): boolean {
+  return value === '' || (value.length <= 63 && LABEL_NAME.test(value));
+}
+
+export function validateService(service: Service, options: ServiceValidationOptions = {}): InvalidObjectError[] {
   const p = new Problems(describeService(service));
+  const range = options.nodePortRange;
+  const inRange = (port: number): boolean => range === undefined || (port >= range.min && port <= range.max);
+  const rangeText = range === undefined ? '' : ` ${range.min}-${range.max}`;
   checkMeta(p, service.metadata, true);
   const spec = service.spec;
   if (!spec || typeof spec !== 'object') {
@@ -72,6 +99,7 @@ export function validateService(service: Service): InvalidObjectError[] {
   if (!headless && Array.isArray(ports) && ports.length === 0) p.add('spec.ports', 'required');
   const names = new Set<string>();
   const frontPorts = new Set<string>();
+  const nodePorts = new Set<string>();
   (Array.isArray(ports) ? ports : []).forEach((port, i) => {
     const f = `spec.ports[${i}]`;
     const protocol = port.protocol ?? 'TCP';
@@ -94,15 +122,31 @@ export function validateService(service: Service): InvalidObjectError[] {
     if (port.nodePort !== undefined) {
       if (type === 'ClusterIP') p.add(`${f}.nodePort`, 'may not be set for type ClusterIP');
       else if (!isPort(port.nodePort)) p.add(`${f}.nodePort`, `${String(port.nodePort)} is not a port (1-65535)`);
+      else if (!inRange(port.nodePort)) p.add(`${f}.nodePort`, `${port.nodePort} is outside the node port range${rangeText}`);
+      else {
+        // The API server refuses one nodePort twice for a protocol (pkg/apis/core/validation).
+        const key = `${port.nodePort}/${protocol}`;
+        if (nodePorts.has(key)) p.add(`${f}.nodePort`, `duplicate nodePort ${key}`);
+        nodePorts.add(key);
+      }
     }
   });
   if (spec.selector !== undefined) {
     if (typeof spec.selector !== 'object' || spec.selector === null || Array.isArray(spec.selector)) p.add('spec.selector', 'must be a map of labels');
-    else for (const [k, v] of Object.entries(spec.selector)) if (typeof v !== 'string') p.add(`spec.selector.${k}`, 'must be a string');
+    else {
+      for (const [k, v] of Object.entries(spec.selector)) {
+        if (!isLabelKey(k)) p.add(`spec.selector.${k}`, `"${k}" is not a valid label key`);
+        else if (typeof v !== 'string') p.add(`spec.selector.${k}`, 'must be a string');
+        else if (!isLabelValue(v)) p.add(`spec.selector.${k}`, `"${v}" is not a valid label value`);
+      }
+    }
   }
   (spec.externalIPs ?? []).forEach((ip, i) => {
     if (ipFamily(ip) === undefined) p.add(`spec.externalIPs[${i}]`, `"${ip}" is not a valid IP address`);
   });
+  if ((spec.loadBalancerSourceRanges?.length ?? 0) > 0 && type !== 'LoadBalancer') {
+    p.add('spec.loadBalancerSourceRanges', 'may only be used when type is LoadBalancer');
+  }
   (spec.loadBalancerSourceRanges ?? []).forEach((cidr, i) => {
     if (!parseCidr(String(cidr).trim())) p.add(`spec.loadBalancerSourceRanges[${i}]`, `"${cidr}" is not a valid CIDR`);
   });
@@ -120,8 +164,16 @@ export function validateService(service: Service): InvalidObjectError[] {
       p.add('spec.sessionAffinityConfig.clientIP.timeoutSeconds', `${timeout} is not within 1-86400`);
     }
   }
-  if (spec.healthCheckNodePort !== undefined && !isPort(spec.healthCheckNodePort)) {
-    p.add('spec.healthCheckNodePort', `${spec.healthCheckNodePort} is not a port (1-65535)`);
+  if (spec.healthCheckNodePort !== undefined) {
+    if (type !== 'LoadBalancer' || spec.externalTrafficPolicy !== 'Local') {
+      p.add('spec.healthCheckNodePort', 'may only be set when type is LoadBalancer and externalTrafficPolicy is Local');
+    } else if (!isPort(spec.healthCheckNodePort)) {
+      p.add('spec.healthCheckNodePort', `${spec.healthCheckNodePort} is not a port (1-65535)`);
+    } else if (!inRange(spec.healthCheckNodePort)) {
+      p.add('spec.healthCheckNodePort', `${spec.healthCheckNodePort} is outside the node port range${rangeText}`);
+    } else if ([...nodePorts].some((k) => k.startsWith(`${spec.healthCheckNodePort}/`))) {
+      p.add('spec.healthCheckNodePort', `${spec.healthCheckNodePort} is already a nodePort of this service`);
+    }
   }
   (service.status?.loadBalancer?.ingress ?? []).forEach((ingress, i) => {
     if (ingress.ip !== undefined && ipFamily(ingress.ip) === undefined) {

@@ -225,6 +225,17 @@ const cases: Case[] = [
     flows: [{ from: 'pod', to: '10.96.0.10', port: 80, expect: 'REJECT' }],
   },
   {
+    rule: 'a slice labelled service.kubernetes.io/headless is not used (kube-proxy filters it out), its sibling is',
+    services: [svc('web', {})],
+    slices: [
+      slice('web', 'web-a', [ep('10.244.1.10')], [{ port: 8080 }], {
+        labels: { 'kubernetes.io/service-name': 'web', 'service.kubernetes.io/headless': '' },
+      }),
+      slice('web', 'web-b', [ep('10.244.1.11')]),
+    ],
+    flows: [{ from: 'pod', to: '10.96.0.10', port: 80, expect: ['10.244.1.11:8080'] }],
+  },
+  {
     rule: 'dual-stack: each family uses its own endpoints; only the first address of an endpoint counts',
     services: [svc('web', { clusterIPs: ['10.96.0.10', 'fd00:10:96::a'] })],
     slices: [
@@ -359,4 +370,19 @@ test('health check counts distinct local ready pods over all ports; terminating-
   const flow = resolve(model.table(), { source: 'external', destination: NODE_IPS[0]!, port: 30080, protocol: 'TCP' });
   assert.ok(Array.isArray(flow));
   assert.deepEqual((flow as readonly { address: string; state: string }[]).map((b) => [b.address, b.state]), [['10.244.1.10', 'terminating']]);
+});
+
+test('backends are ordered by address value (not text), then port, in both families', () => {
+  const model = new ServiceModel({ nodeName: 'node-1', nodeAddresses: NODE_IPS });
+  model.apply({ kind: 'Service', previous: undefined, current: svc('v4', { clusterIP: '10.96.0.41' }) });
+  model.apply({ kind: 'EndpointSlice', previous: undefined, current: slice('v4', 'v4-a', [ep('10.244.1.10'), ep('10.244.1.9'), ep('9.1.1.1')]) });
+  model.apply({ kind: 'Service', previous: undefined, current: svc('v6', { clusterIP: 'fd00::41' }) });
+  model.apply({ kind: 'EndpointSlice', previous: undefined, current: slice('v6', 'v6-a', [ep('fd01::a'), ep('FD01::9'), ep('fd01::1:0')]) });
+  model.sync();
+  const order = (ip: string): unknown => {
+    const r = resolve(model.table(), { source: 'pod', destination: ip, port: 80, protocol: 'TCP' });
+    return Array.isArray(r) ? r.map((b) => b.address) : r;
+  };
+  assert.deepEqual(order('10.96.0.41'), ['9.1.1.1', '10.244.1.9', '10.244.1.10']);
+  assert.deepEqual(order('fd00::41'), ['fd01::9', 'fd01::a', 'fd01::1:0']);
 });

@@ -20,6 +20,12 @@ const bad: [string, Service, string, RegExp][] = [
   ['bad traffic policy', svc('a', { externalTrafficPolicy: 'Nearby' as 'Local' }), 'spec.externalTrafficPolicy', /Cluster or Local/],
   ['bad selector value', svc('a', { selector: { app: 5 as unknown as string } }), 'spec.selector.app', /string/],
   ['bad name', svc('Bad_Name', {}), 'metadata.name', /DNS subdomain/],
+  ['bad selector key', svc('a', { selector: { 'bad key!': 'x' } }), 'spec.selector.bad key!', /label key/],
+  ['bad selector value syntax', svc('a', { selector: { app: 'has space' } }), 'spec.selector.app', /label value/],
+  ['duplicate nodePort', svc('a', { type: 'NodePort', ports: [{ name: 'a', port: 80, nodePort: 30080 }, { name: 'b', port: 81, nodePort: 30080 }] }), 'spec.ports[1].nodePort', /duplicate nodePort 30080\/TCP/],
+  ['source ranges on a NodePort service', svc('a', { type: 'NodePort', loadBalancerSourceRanges: ['10.0.0.0/8'] }), 'spec.loadBalancerSourceRanges', /LoadBalancer/],
+  ['healthCheckNodePort without eTP=Local', svc('a', { type: 'LoadBalancer', healthCheckNodePort: 32000 }), 'spec.healthCheckNodePort', /externalTrafficPolicy is Local/],
+  ['healthCheckNodePort equal to a nodePort', svc('a', { type: 'LoadBalancer', externalTrafficPolicy: 'Local', healthCheckNodePort: 30080, ports: [{ port: 80, nodePort: 30080 }] }), 'spec.healthCheckNodePort', /already a nodePort/],
 ];
 
 for (const [what, service, field, message] of bad) {
@@ -61,4 +67,14 @@ test('a bad object among good ones: the good keep their frontends, the bad is re
   assert.ok(Array.isArray(at('10.96.0.2')), 'last good version of the edited service stays');
   assert.equal(at('10.96.0.3'), 'NONE');
   assert.deepEqual(model.errors().map((e) => e.object).sort(), ['Service default/broken', 'Service default/edited']);
+});
+
+test('nodePort range: checked when the cluster range is known (standalone), 1-65535 otherwise', () => {
+  const service = svc('np', { type: 'NodePort', ports: [{ port: 80, nodePort: 8080 }] });
+  assert.deepEqual(validateService(service), []);
+  const errors = validateService(service, { nodePortRange: { min: 30000, max: 32767 } });
+  assert.deepEqual(errors.map((e) => [e.field, e.message]), [['spec.ports[0].nodePort', 'Service default/np: spec.ports[0].nodePort: 8080 is outside the node port range 30000-32767']]);
+  const model = new ServiceModel({ nodeName: 'node-1', nodeAddresses: ['172.30.0.1'], nodePortRange: { min: 30000, max: 32767 } });
+  assert.equal(model.apply({ kind: 'Service', previous: undefined, current: service }), false);
+  assert.equal(model.errors()[0]?.field, 'spec.ports[0].nodePort');
 });
