@@ -16,7 +16,7 @@
 #define SYS_REJECT 0
 #define SYS_PROCEED 1
 
-/* Reasons, also the indexes of ferry_sock_counters_v1 (mirrored in src/datapath/sock-counters.ts). */
+/* Reasons, also the indexes of ferry_sock_counters_v1 (mirrored by SOCK_REASONS in src/datapath/lb-codec.ts). */
 enum sock_reason {
 	SOCK_TRANSLATED = 0,      /* frontend rewritten to a backend */
 	SOCK_REJECT_NO_BACKEND,   /* the service has no endpoints: ECONNREFUSED */
@@ -51,9 +51,14 @@ struct affinity_key {
 
 struct affinity {
 	__u64 last_used_ns; /* bpf_ktime_get_boot_ns of the last connection */
-	__u32 backend_id;
-	__u32 pad;
+	__u32 backend_id;   /* the backend this client sticks to */
+	__u16 slot;         /* where backend_id sat when chosen: a hint, 0 = unknown (entries of older builds) */
+	__u16 pad;
 };
+
+/* How far sock_affinity_member() searches when the hint is stale (the set was re-sorted). Past it
+ * a client of a very large service loses its stickiness after a change, never its correctness. */
+#define SOCK_AFFINITY_SCAN_MAX 64
 
 struct nodeport_key {
 	__be16 port;   /* allocated NodePort, network order */
@@ -142,6 +147,32 @@ static __always_inline __u8 sock_protocol(struct bpf_sock_addr *ctx)
 	return ctx->type == SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP;
 }
 
+/* Is backend `id` still in the frontend's set? Backends are shared between services, so its mere
+ * existence in ferry_backends_v1 says nothing: look in the frontend's own slots, at the hint first.
+ * Returns the slot, or 0. */
+static __always_inline __u16 sock_affinity_member(struct lb_service_key *key, const struct lb_service *master,
+						   __u32 id, __u16 hint)
+{
+	struct lb_service *entry;
+	__u16 slot;
+
+	if (hint && hint <= master->count) {
+		key->slot = hint;
+		entry = bpf_map_lookup_elem(&ferry_services_v1, key);
+		if (entry && entry->backend_id == id)
+			return hint;
+	}
+	for (slot = 1; slot <= SOCK_AFFINITY_SCAN_MAX; slot++) {
+		if (slot > master->count)
+			break;
+		key->slot = slot;
+		entry = bpf_map_lookup_elem(&ferry_services_v1, key);
+		if (entry && entry->backend_id == id)
+			return slot;
+	}
+	return 0;
+}
+
 /* Picks a backend for the frontend `master` under `key`; returns it and its id, or 0. */
 static __always_inline struct lb_backend *sock_pick(struct bpf_sock_addr *ctx, struct lb_service_key *key,
 						     const struct lb_service *master, __u32 *id)
@@ -159,10 +190,12 @@ static __always_inline struct lb_backend *sock_pick(struct bpf_sock_addr *ctx, s
 		seen = bpf_map_lookup_elem(&ferry_affinity_v1, &akey);
 		if (seen && now - seen->last_used_ns < (__u64)master->affinity_timeout * 1000000000ULL) {
 			*id = seen->backend_id;
-			backend = bpf_map_lookup_elem(&ferry_backends_v1, id);
-			/* A backend that left the service falls through to a fresh pick. */
+			/* A backend that left the service (or vanished) falls through to a fresh pick. */
+			slot = sock_affinity_member(key, master, *id, seen->slot);
+			backend = slot ? bpf_map_lookup_elem(&ferry_backends_v1, id) : 0;
 			if (backend) {
 				seen->last_used_ns = now;
+				seen->slot = slot;
 				sock_count(SOCK_AFFINITY_HIT);
 				return backend;
 			}
@@ -171,7 +204,7 @@ static __always_inline struct lb_backend *sock_pick(struct bpf_sock_addr *ctx, s
 	slot = (bpf_get_prandom_u32() % master->count) + 1;
 	backend = lb_slot_backend(key, slot, id);
 	if (backend && master->affinity_timeout) {
-		struct affinity fresh = { .last_used_ns = now, .backend_id = *id };
+		struct affinity fresh = { .last_used_ns = now, .backend_id = *id, .slot = slot };
 
 		bpf_map_update_elem(&ferry_affinity_v1, &akey, &fresh, BPF_ANY);
 	}

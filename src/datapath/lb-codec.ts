@@ -171,3 +171,73 @@ export const SOCK_REASONS = [
   'bind_refused',
   'revnat_update_fail',
 ] as const;
+
+/* struct sock_revnat_key { u64 cookie; u8 address[16]; be16 port; u8 pad[6]; } (bpf/lib/sock_lb.h) */
+export interface SockRevNatKey {
+  readonly cookie: bigint;
+  readonly address: string; // the backend the socket was sent to
+  readonly port: number;
+}
+export const SOCK_REVNAT_KEY_SIZE = 32;
+export function encodeSockRevNatKey(k: SockRevNatKey): Buffer {
+  const buf = Buffer.alloc(SOCK_REVNAT_KEY_SIZE);
+  buf.writeBigUInt64LE(k.cookie, 0);
+  writeAddress(buf, 8, k.address);
+  buf.writeUInt16BE(k.port, 24);
+  return buf;
+}
+export function decodeSockRevNatKey(buf: Buffer): SockRevNatKey {
+  return { cookie: buf.readBigUInt64LE(0), address: readAddress(buf, 8), port: buf.readUInt16BE(24) };
+}
+
+/* struct sock_revnat { u8 address[16]; be16 port; u8 pad[2]; u32 service_id; } */
+export interface SockRevNatValue {
+  readonly address: string; // the frontend shown to the application
+  readonly port: number;
+  readonly serviceId: number;
+}
+export const SOCK_REVNAT_VALUE_SIZE = 24;
+export function encodeSockRevNat(v: SockRevNatValue): Buffer {
+  const buf = Buffer.alloc(SOCK_REVNAT_VALUE_SIZE);
+  writeAddress(buf, 0, v.address);
+  buf.writeUInt16BE(v.port, 16);
+  buf.writeUInt32LE(v.serviceId, 20);
+  return buf;
+}
+export function decodeSockRevNat(buf: Buffer): SockRevNatValue {
+  return { address: readAddress(buf, 0), port: buf.readUInt16BE(16), serviceId: buf.readUInt32LE(20) };
+}
+
+/* struct affinity_key { u64 client; u32 service_id; u32 pad; } — client = netns cookie */
+export interface AffinityKey {
+  readonly client: bigint;
+  readonly serviceId: number;
+}
+export const AFFINITY_KEY_SIZE = 16;
+export function encodeAffinityKey(k: AffinityKey): Buffer {
+  const buf = Buffer.alloc(AFFINITY_KEY_SIZE);
+  buf.writeBigUInt64LE(k.client, 0);
+  buf.writeUInt32LE(k.serviceId, 8);
+  return buf;
+}
+export function decodeAffinityKey(buf: Buffer): AffinityKey {
+  return { client: buf.readBigUInt64LE(0), serviceId: buf.readUInt32LE(8) };
+}
+
+/* struct affinity { u64 last_used_ns; u32 backend_id; u16 slot; u16 pad; } — slot is a hint, 0 = unknown */
+export interface AffinityValue {
+  readonly lastUsedNs: bigint; // bpf_ktime_get_boot_ns
+  readonly backendId: number;
+  readonly slot: number;
+}
+export const AFFINITY_VALUE_SIZE = 16;
+export function encodeAffinity(v: AffinityValue): Buffer {
+  const buf = Buffer.alloc(AFFINITY_VALUE_SIZE);
+  buf.writeBigUInt64LE(v.lastUsedNs, 0);
+  buf.writeUInt32LE(v.backendId, 8);
+  buf.writeUInt16LE(v.slot, 12);
+  return buf;
+}
+export function decodeAffinity(buf: Buffer): AffinityValue {
+  return { lastUsedNs: buf.readBigUInt64LE(0), backendId: buf.readUInt32LE(8), slot: buf.readUInt16LE(12) };
+}
