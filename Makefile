@@ -42,6 +42,12 @@ test-kernel: bpf
 test-lab: bpf
 	$(NODE_TEST) 'test/lab/**/*.test.ts'
 
+# A real etcd + kube-apiserver + kube-controller-manager on loopback; the first run builds them
+# (cached outside the repo by version, see hack/k8s/build.sh).
+test-k8s:
+	bash hack/k8s/build.sh
+	$(NODE_TEST) 'test/k8s/**/*.test.ts'
+
 bench: $(addprefix bench-,$(BENCHES))
 
 $(addprefix bench-,$(BENCHES)): bench-%: setup
