@@ -25,7 +25,8 @@ export function checkPointer<T>(op: string, pointer: T | null, detail?: string):
 }
 
 /** A map update that failed for lack of room names the map. */
-export function checkUpdate(map: string, result: number): void {
-  if (result === -7 /* E2BIG */ || result === -28 /* ENOSPC */) throw new MapFullError(map);
-  check(`bpf_map_update_elem(${map})`, result);
+export function checkUpdate(map: string, result: number, op = 'bpf_map_update_elem'): void {
+  if (result === -7 /* E2BIG */ || result === -28 /* ENOSPC */)
+    throw new MapFullError(map, `${op}: ${errnoName(-result)}`);
+  check(`${op}(${map})`, result);
 }

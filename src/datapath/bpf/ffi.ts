@@ -61,7 +61,16 @@ export const BpfTcOpts = koffi.struct('ferry_bpf_tc_opts', {
   priority: 'uint32_t',
 });
 
-export const RingBufferSampleFn = koffi.proto('int ferry_ring_buffer_sample_fn(void *ctx, void *data, size_t size)');
+// struct bpf_xdp_attach_opts { size_t sz; int old_prog_fd; size_t :0; }
+export const BpfXdpAttachOpts = koffi.struct('ferry_bpf_xdp_attach_opts', {
+  sz: 'size_t',
+  old_prog_fd: 'int',
+  pad_: 'int',
+});
+
+export const RingBufferSampleFn = koffi.proto(
+  'int ferry_ring_buffer_sample_fn(void *ctx, void *data, size_t size)',
+);
 
 // The sizes libbpf 1.1 compiles with on x86-64; a mismatch would make libbpf misread the options.
 for (const [type, size] of [
@@ -70,8 +79,10 @@ for (const [type, size] of [
   [BpfMapBatchOpts, 24],
   [BpfTcHook, 24],
   [BpfTcOpts, 32],
+  [BpfXdpAttachOpts, 16],
 ] as const) {
-  if (koffi.sizeof(type) !== size) throw new Error(`libbpf struct size mismatch: ${koffi.sizeof(type)} != ${size}`);
+  if (koffi.sizeof(type) !== size)
+    throw new Error(`libbpf struct size mismatch: ${koffi.sizeof(type)} != ${size}`);
 }
 
 export const PrintFn = koffi.proto('int ferry_libbpf_print_fn(int level, const char *fmt, void *args)');
@@ -79,17 +90,27 @@ export const PrintFn = koffi.proto('int ferry_libbpf_print_fn(int level, const c
 export const ffi = {
   libbpf_set_print: libbpf.func('void *libbpf_set_print(ferry_libbpf_print_fn *fn)'),
   libbpf_num_possible_cpus: libbpf.func('int libbpf_num_possible_cpus(void)'),
-  bpf_object__open_file: libbpf.func('void *bpf_object__open_file(const char *path, const ferry_bpf_object_open_opts *opts)'),
+  bpf_object__open_file: libbpf.func(
+    'void *bpf_object__open_file(const char *path, const ferry_bpf_object_open_opts *opts)',
+  ),
   bpf_object__load: libbpf.func('int bpf_object__load(void *obj)'),
   bpf_object__close: libbpf.func('void bpf_object__close(void *obj)'),
-  bpf_object__find_map_by_name: libbpf.func('void *bpf_object__find_map_by_name(void *obj, const char *name)'),
-  bpf_object__find_program_by_name: libbpf.func('void *bpf_object__find_program_by_name(void *obj, const char *name)'),
+  bpf_object__find_map_by_name: libbpf.func(
+    'void *bpf_object__find_map_by_name(void *obj, const char *name)',
+  ),
+  bpf_object__find_program_by_name: libbpf.func(
+    'void *bpf_object__find_program_by_name(void *obj, const char *name)',
+  ),
   bpf_map__fd: libbpf.func('int bpf_map__fd(void *map)'),
   bpf_map__set_max_entries: libbpf.func('int bpf_map__set_max_entries(void *map, uint32_t max_entries)'),
   bpf_map__initial_value: libbpf.func('void *bpf_map__initial_value(void *map, _Out_ size_t *psize)'),
-  bpf_map__set_initial_value: libbpf.func('int bpf_map__set_initial_value(void *map, const void *data, size_t size)'),
+  bpf_map__set_initial_value: libbpf.func(
+    'int bpf_map__set_initial_value(void *map, const void *data, size_t size)',
+  ),
   bpf_object__btf: libbpf.func('void *bpf_object__btf(void *obj)'),
-  btf__find_by_name_kind: libbpf.func('int btf__find_by_name_kind(void *btf, const char *name, uint32_t kind)'),
+  btf__find_by_name_kind: libbpf.func(
+    'int btf__find_by_name_kind(void *btf, const char *name, uint32_t kind)',
+  ),
   btf__type_by_id: libbpf.func('void *btf__type_by_id(void *btf, uint32_t id)'),
   btf__name_by_offset: libbpf.func('const char *btf__name_by_offset(void *btf, uint32_t offset)'),
   bpf_program__fd: libbpf.func('int bpf_program__fd(void *prog)'),
@@ -99,27 +120,48 @@ export const ffi = {
   bpf_link__detach: libbpf.func('int bpf_link__detach(void *link)'),
   bpf_link__disconnect: libbpf.func('void bpf_link__disconnect(void *link)'),
   bpf_link__destroy: libbpf.func('int bpf_link__destroy(void *link)'),
-  bpf_map_update_elem: libbpf.func('int bpf_map_update_elem(int fd, const void *key, const void *value, uint64_t flags)'),
+  bpf_map_update_elem: libbpf.func(
+    'int bpf_map_update_elem(int fd, const void *key, const void *value, uint64_t flags)',
+  ),
   bpf_map_lookup_elem: libbpf.func('int bpf_map_lookup_elem(int fd, const void *key, void *value)'),
   bpf_map_delete_elem: libbpf.func('int bpf_map_delete_elem(int fd, const void *key)'),
   bpf_map_get_next_key: libbpf.func('int bpf_map_get_next_key(int fd, const void *key, void *next_key)'),
-  bpf_map_update_batch: libbpf.func('int bpf_map_update_batch(int fd, const void *keys, const void *values, _Inout_ uint32_t *count, const ferry_bpf_map_batch_opts *opts)'),
-  bpf_map_lookup_batch: libbpf.func('int bpf_map_lookup_batch(int fd, void *in_batch, void *out_batch, void *keys, void *values, _Inout_ uint32_t *count, const ferry_bpf_map_batch_opts *opts)'),
-  bpf_map_delete_batch: libbpf.func('int bpf_map_delete_batch(int fd, const void *keys, _Inout_ uint32_t *count, const ferry_bpf_map_batch_opts *opts)'),
+  bpf_map_update_batch: libbpf.func(
+    'int bpf_map_update_batch(int fd, const void *keys, const void *values, _Inout_ uint32_t *count, const ferry_bpf_map_batch_opts *opts)',
+  ),
+  bpf_map_lookup_batch: libbpf.func(
+    'int bpf_map_lookup_batch(int fd, void *in_batch, void *out_batch, void *keys, void *values, _Inout_ uint32_t *count, const ferry_bpf_map_batch_opts *opts)',
+  ),
+  bpf_map_delete_batch: libbpf.func(
+    'int bpf_map_delete_batch(int fd, const void *keys, _Inout_ uint32_t *count, const ferry_bpf_map_batch_opts *opts)',
+  ),
   bpf_tc_hook_create: libbpf.func('int bpf_tc_hook_create(ferry_bpf_tc_hook *hook)'),
-  bpf_tc_attach: libbpf.func('int bpf_tc_attach(const ferry_bpf_tc_hook *hook, _Inout_ ferry_bpf_tc_opts *opts)'),
-  bpf_tc_detach: libbpf.func('int bpf_tc_detach(const ferry_bpf_tc_hook *hook, const ferry_bpf_tc_opts *opts)'),
+  bpf_tc_attach: libbpf.func(
+    'int bpf_tc_attach(const ferry_bpf_tc_hook *hook, _Inout_ ferry_bpf_tc_opts *opts)',
+  ),
+  bpf_tc_detach: libbpf.func(
+    'int bpf_tc_detach(const ferry_bpf_tc_hook *hook, const ferry_bpf_tc_opts *opts)',
+  ),
   bpf_xdp_attach: libbpf.func('int bpf_xdp_attach(int ifindex, int prog_fd, uint32_t flags, void *opts)'),
-  bpf_xdp_detach: libbpf.func('int bpf_xdp_detach(int ifindex, uint32_t flags, void *opts)'),
-  ring_buffer__new: libbpf.func('void *ring_buffer__new(int map_fd, ferry_ring_buffer_sample_fn *sample_cb, void *ctx, void *opts)'),
+  bpf_xdp_detach: libbpf.func(
+    'int bpf_xdp_detach(int ifindex, uint32_t flags, const ferry_bpf_xdp_attach_opts *opts)',
+  ),
+  ring_buffer__new: libbpf.func(
+    'void *ring_buffer__new(int map_fd, ferry_ring_buffer_sample_fn *sample_cb, void *ctx, void *opts)',
+  ),
   ring_buffer__epoll_fd: libbpf.func('int ring_buffer__epoll_fd(void *rb)'),
   ring_buffer__consume: libbpf.func('int ring_buffer__consume(void *rb)'),
   ring_buffer__free: libbpf.func('void ring_buffer__free(void *rb)'),
   if_nametoindex: libc.func('unsigned int if_nametoindex(const char *name)'),
   bpf_obj_pin: libbpf.func('int bpf_obj_pin(int fd, const char *path)'),
   bpf_obj_get: libbpf.func('int bpf_obj_get(const char *path)'),
-  bpf_obj_get_info_by_fd: libbpf.func('int bpf_obj_get_info_by_fd(int fd, void *info, _Inout_ uint32_t *len)'),
-  bpf_prog_test_run_opts: libbpf.func('int bpf_prog_test_run_opts(int fd, _Inout_ ferry_bpf_test_run_opts *opts)'),
+  bpf_prog_get_fd_by_id: libbpf.func('int bpf_prog_get_fd_by_id(uint32_t id)'),
+  bpf_obj_get_info_by_fd: libbpf.func(
+    'int bpf_obj_get_info_by_fd(int fd, void *info, _Inout_ uint32_t *len)',
+  ),
+  bpf_prog_test_run_opts: libbpf.func(
+    'int bpf_prog_test_run_opts(int fd, _Inout_ ferry_bpf_test_run_opts *opts)',
+  ),
   vsnprintf: libc.func('int vsnprintf(void *buf, size_t size, const char *fmt, void *ap)'),
   close: libc.func('int close(int fd)'),
   open: libc.func('int open(const char *path, int flags)'),

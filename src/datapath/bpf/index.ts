@@ -5,6 +5,15 @@
 export { BpfObject, type OpenOptions } from './object.ts';
 export { BpfMap, type UpdateFlag, type MapInfo } from './map.ts';
 export { BpfLink } from './link.ts';
-export { BpfProgram, TcAttachment, XdpAttachment, detachTc, detachXdp, ifindexOf, type RunOptions, type RunResult } from './program.ts';
+export {
+  BpfProgram,
+  TcAttachment,
+  XdpAttachment,
+  detachTc,
+  detachXdp,
+  ifindexOf,
+  type RunOptions,
+  type RunResult,
+} from './program.ts';
 export { RingBufferReader } from './ringbuf.ts';
 export { errnoName } from './errors.ts';

@@ -13,7 +13,10 @@ export class BpfLink implements Disposable {
   }
 
   static openPinned(pinPath: string): BpfLink {
-    return new BpfLink(checkPointer(`bpf_link__open(${pinPath})`, ffi.bpf_link__open(pinPath) as Pointer | null), pinPath);
+    return new BpfLink(
+      checkPointer(`bpf_link__open(${pinPath})`, ffi.bpf_link__open(pinPath) as Pointer | null),
+      pinPath,
+    );
   }
 
   /** Pins the link: it then outlives this process until the pin is removed. */

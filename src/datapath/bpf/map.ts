@@ -49,7 +49,9 @@ export class BpfMap implements Disposable {
 
   /** Bytes of one value as the syscall sees it (per-CPU maps: one 8-byte-rounded slot per CPU). */
   get valueBufferSize(): number {
-    return PERCPU_TYPES.has(this.type) ? Math.ceil(this.valueSize / 8) * 8 * (ffi.libbpf_num_possible_cpus() as number) : this.valueSize;
+    return PERCPU_TYPES.has(this.type)
+      ? Math.ceil(this.valueSize / 8) * 8 * (ffi.libbpf_num_possible_cpus() as number)
+      : this.valueSize;
   }
 
   lookup(key: Buffer): Buffer | undefined {
@@ -79,8 +81,12 @@ export class BpfMap implements Disposable {
     if (keys.length !== values.length) throw new RangeError('updateBatch: keys and values differ in count');
     if (keys.length === 0) return;
     const count = [keys.length];
-    const r = ffi.bpf_map_update_batch(this.fd, Buffer.concat(keys), Buffer.concat(values), count, { sz: 24, elem_flags: FLAGS[flag], flags: 0 }) as number;
-    checkUpdate(this.name, r);
+    const r = ffi.bpf_map_update_batch(this.fd, Buffer.concat(keys), Buffer.concat(values), count, {
+      sz: 24,
+      elem_flags: FLAGS[flag],
+      flags: 0,
+    }) as number;
+    checkUpdate(this.name, r, 'bpf_map_update_batch');
   }
 
   /** Every entry, read `chunk` at a time with BPF_MAP_LOOKUP_BATCH (far fewer syscalls than entries()). */
@@ -94,10 +100,17 @@ export class BpfMap implements Disposable {
       const keys = Buffer.alloc(chunk * this.keySize);
       const values = Buffer.alloc(chunk * valueSize);
       const count = [chunk];
-      const r = ffi.bpf_map_lookup_batch(this.fd, inBatch, outBatch, keys, values, count, { sz: 24, elem_flags: 0, flags: 0 }) as number;
+      const r = ffi.bpf_map_lookup_batch(this.fd, inBatch, outBatch, keys, values, count, {
+        sz: 24,
+        elem_flags: 0,
+        flags: 0,
+      }) as number;
       if (r < 0 && r !== -ENOENT) check(`bpf_map_lookup_batch(${this.name})`, r);
       for (let i = 0; i < count[0]!; i++) {
-        out.push([keys.subarray(i * this.keySize, (i + 1) * this.keySize), values.subarray(i * valueSize, (i + 1) * valueSize)]);
+        out.push([
+          keys.subarray(i * this.keySize, (i + 1) * this.keySize),
+          values.subarray(i * valueSize, (i + 1) * valueSize),
+        ]);
       }
       if (r === -ENOENT) return out; // the last batch
       inBatch = outBatch;
@@ -108,7 +121,11 @@ export class BpfMap implements Disposable {
   deleteBatch(keys: readonly Buffer[]): number {
     if (keys.length === 0) return 0;
     const count = [keys.length];
-    const r = ffi.bpf_map_delete_batch(this.fd, Buffer.concat(keys), count, { sz: 24, elem_flags: 0, flags: 0 }) as number;
+    const r = ffi.bpf_map_delete_batch(this.fd, Buffer.concat(keys), count, {
+      sz: 24,
+      elem_flags: 0,
+      flags: 0,
+    }) as number;
     if (r < 0 && r !== -ENOENT) check(`bpf_map_delete_batch(${this.name})`, r);
     return count[0]!;
   }

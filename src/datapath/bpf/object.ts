@@ -49,17 +49,26 @@ export class BpfObject implements Disposable {
       kernel_log_size: 0,
       kernel_log_level: 0,
     };
-    const handle = checkPointer(`bpf_object__open_file(${file})`, ffi.bpf_object__open_file(file, opts) as Pointer | null);
+    const handle = checkPointer(
+      `bpf_object__open_file(${file})`,
+      ffi.bpf_object__open_file(file, opts) as Pointer | null,
+    );
     return new BpfObject(handle, file);
   }
 
   setMapMaxEntries(name: string, entries: number): void {
-    check(`bpf_map__set_max_entries(${name})`, ffi.bpf_map__set_max_entries(this.#mapHandle(name), entries) as number);
+    check(
+      `bpf_map__set_max_entries(${name})`,
+      ffi.bpf_map__set_max_entries(this.#mapHandle(name), entries) as number,
+    );
   }
 
   /** Overwrites a whole read-only data section (e.g. '.rodata') before load; offsets are the caller's. */
   setInitialValue(mapName: string, data: Buffer): void {
-    check(`bpf_map__set_initial_value(${mapName})`, ffi.bpf_map__set_initial_value(this.#mapHandle(mapName), data, data.length) as number);
+    check(
+      `bpf_map__set_initial_value(${mapName})`,
+      ffi.bpf_map__set_initial_value(this.#mapHandle(mapName), data, data.length) as number,
+    );
   }
 
   /**
@@ -68,7 +77,10 @@ export class BpfObject implements Disposable {
    */
   setConstant(variable: string, value: Buffer): void {
     const btf = checkPointer('bpf_object__btf', ffi.bpf_object__btf(this.#live()) as Pointer | null);
-    const secId = check('btf__find_by_name_kind(.rodata)', ffi.btf__find_by_name_kind(btf, '.rodata', BTF_KIND_DATASEC) as number);
+    const secId = check(
+      'btf__find_by_name_kind(.rodata)',
+      ffi.btf__find_by_name_kind(btf, '.rodata', BTF_KIND_DATASEC) as number,
+    );
     const sec = ffi.btf__type_by_id(btf, secId) as Pointer;
     // struct btf_type { u32 name_off; u32 info; u32 size; } then vlen × btf_var_secinfo { u32 type, offset, size }
     const [, info] = koffi.decode(sec, 'uint32_t', 3) as number[];
@@ -80,16 +92,30 @@ export class BpfObject implements Disposable {
       if (name !== variable) continue;
       const offset = secinfo[i * 3 + 1]!;
       const size = secinfo[i * 3 + 2]!;
-      if (value.length !== size) throw new BpfError(`setConstant(${variable})`, 22, 'EINVAL', `value is ${value.length} bytes, variable is ${size}`);
+      if (value.length !== size)
+        throw new BpfError(
+          `setConstant(${variable})`,
+          22,
+          'EINVAL',
+          `value is ${value.length} bytes, variable is ${size}`,
+        );
       const rodata = '.rodata'; // libbpf ≥ 1.0 finds internal maps by their section name
       const psize = [0];
-      const current = checkPointer(`bpf_map__initial_value(${rodata})`, ffi.bpf_map__initial_value(this.#mapHandle(rodata), psize) as Pointer | null);
+      const current = checkPointer(
+        `bpf_map__initial_value(${rodata})`,
+        ffi.bpf_map__initial_value(this.#mapHandle(rodata), psize) as Pointer | null,
+      );
       const image = Buffer.from(koffi.view(current, psize[0]!));
       value.copy(image, offset);
       this.setInitialValue(rodata, image);
       return;
     }
-    throw new BpfError(`setConstant(${variable})`, 2, 'ENOENT', `no const volatile ${variable} in ${this.path}`);
+    throw new BpfError(
+      `setConstant(${variable})`,
+      2,
+      'ENOENT',
+      `no const volatile ${variable} in ${this.path}`,
+    );
   }
 
   load(): void {
@@ -118,7 +144,10 @@ export class BpfObject implements Disposable {
   }
 
   program(name: string): BpfProgram {
-    const handle = checkPointer(`bpf_object__find_program_by_name(${name})`, ffi.bpf_object__find_program_by_name(this.#live(), name) as Pointer | null);
+    const handle = checkPointer(
+      `bpf_object__find_program_by_name(${name})`,
+      ffi.bpf_object__find_program_by_name(this.#live(), name) as Pointer | null,
+    );
     return new BpfProgram(handle, name);
   }
 
@@ -135,7 +164,10 @@ export class BpfObject implements Disposable {
   }
 
   #mapHandle(name: string): Pointer {
-    return checkPointer(`bpf_object__find_map_by_name(${name})`, ffi.bpf_object__find_map_by_name(this.#live(), name) as Pointer | null);
+    return checkPointer(
+      `bpf_object__find_map_by_name(${name})`,
+      ffi.bpf_object__find_map_by_name(this.#live(), name) as Pointer | null,
+    );
   }
 
   #live(): Pointer {

@@ -1,6 +1,6 @@
 // Programs of a loaded object and their attachments: cgroup links (link.ts), tc filters, XDP.
 import { BpfError } from '../../common/errors.ts';
-import { ffi, O_CLOEXEC, O_DIRECTORY, O_RDONLY, type Pointer } from './ffi.ts';
+import { ffi, errno, O_CLOEXEC, O_DIRECTORY, O_RDONLY, type Pointer } from './ffi.ts';
 import { check, checkPointer, errnoName } from './errors.ts';
 import { BpfLink } from './link.ts';
 
@@ -23,6 +23,7 @@ export interface RunResult {
 const BPF_TC_INGRESS = 1;
 const BPF_TC_EGRESS = 2;
 const EEXIST = 17;
+const ENOENT = 2;
 const XDP_FLAGS = { generic: 1 << 1, native: 1 << 2 } as const;
 
 /** A tc filter this process attached; detach() removes only it, never the clsact qdisc others share. */
@@ -32,7 +33,11 @@ export class TcAttachment implements Disposable {
   readonly #priority: number;
   #attached = true;
 
-  constructor(hook: { sz: number; ifindex: number; attach_point: number; parent: number }, handle: number, priority: number) {
+  constructor(
+    hook: { sz: number; ifindex: number; attach_point: number; parent: number },
+    handle: number,
+    priority: number,
+  ) {
     this.#hook = hook;
     this.#handle = handle;
     this.#priority = priority;
@@ -50,21 +55,43 @@ export class TcAttachment implements Disposable {
   }
 }
 
-/** An XDP program on an interface; detach() removes it. */
+/**
+ * An XDP program this process attached. detach() names the program it expects to remove
+ * (XDP_FLAGS_REPLACE), so one someone else has since put on the interface is left alone. It keeps
+ * the program's id rather than an fd: a discarded attachment then pins nothing in the kernel.
+ */
 export class XdpAttachment implements Disposable {
   readonly ifindex: number;
+  readonly progId: number;
   readonly #flags: number;
   #attached = true;
 
-  constructor(ifindex: number, flags: number) {
+  constructor(ifindex: number, flags: number, progId: number) {
     this.ifindex = ifindex;
     this.#flags = flags;
+    this.progId = progId;
   }
 
-  detach(): void {
-    if (!this.#attached) return;
-    check('bpf_xdp_detach', ffi.bpf_xdp_detach(this.ifindex, this.#flags, null) as number);
+  /** Removes this program from the interface; false if it was no longer there (replaced or removed). */
+  detach(): boolean {
+    if (!this.#attached) return false;
     this.#attached = false;
+    const progFd = ffi.bpf_prog_get_fd_by_id(this.progId) as number;
+    if (progFd === -ENOENT) return false; // unloaded: it cannot be attached anywhere
+    check(`bpf_prog_get_fd_by_id(${this.progId})`, progFd);
+    try {
+      const r = ffi.bpf_xdp_detach(this.ifindex, this.#flags, {
+        sz: 16,
+        old_prog_fd: progFd,
+        pad_: 0,
+      }) as number;
+      // EEXIST: the interface runs another program now, or none (the kernel compares against ours).
+      if (r === -EEXIST) return false;
+      check(`bpf_xdp_detach(${this.ifindex})`, r);
+      return true;
+    } finally {
+      ffi.close(progFd);
+    }
   }
 
   [Symbol.dispose](): void {
@@ -73,14 +100,30 @@ export class XdpAttachment implements Disposable {
 }
 
 /** Removes the tc filter with this handle and priority (another process's attachment, e.g. at uninstall). */
-export function detachTc(ifindex: number, direction: 'ingress' | 'egress', options: { priority?: number; handle?: number } = {}): void {
-  const hook = { sz: 24, ifindex, attach_point: direction === 'ingress' ? BPF_TC_INGRESS : BPF_TC_EGRESS, parent: 0 };
+export function detachTc(
+  ifindex: number,
+  direction: 'ingress' | 'egress',
+  options: { priority?: number; handle?: number } = {},
+): void {
+  const hook = {
+    sz: 24,
+    ifindex,
+    attach_point: direction === 'ingress' ? BPF_TC_INGRESS : BPF_TC_EGRESS,
+    parent: 0,
+  };
   new TcAttachment(hook, options.handle ?? 1, options.priority ?? 1).detach();
 }
 
-/** Removes the interface's XDP program. */
+/** Removes whatever XDP program the interface runs in this mode (e.g. another process's, at uninstall). */
 export function detachXdp(ifindex: number, mode: 'native' | 'generic'): void {
-  new XdpAttachment(ifindex, XDP_FLAGS[mode]).detach();
+  check(`bpf_xdp_detach(${ifindex})`, ffi.bpf_xdp_detach(ifindex, XDP_FLAGS[mode], null) as number);
+}
+
+/** The kernel's id of a loaded program (struct bpf_prog_info: type@0, id@4). */
+function progIdOf(fd: number, what: string): number {
+  const info = Buffer.alloc(8);
+  check(`bpf_obj_get_info_by_fd(${what})`, ffi.bpf_obj_get_info_by_fd(fd, info, [info.length]) as number);
+  return info.readUInt32LE(4);
 }
 
 /** ifindex of an interface in the calling process's network namespace. */
@@ -99,14 +142,27 @@ export class BpfProgram {
     this.name = name;
   }
 
+  /** The program's fd, owned by its BpfObject (valid until the object is closed). */
   get fd(): number {
-    return ffi.bpf_program__fd(this.#handle) as number;
+    return check(
+      `bpf_program__fd(${this.name})`,
+      ffi.bpf_program__fd(this.#handle) as number,
+      'object not loaded?',
+    );
+  }
+
+  /** Pins the program itself (not an attachment): it stays loaded while the pin exists. */
+  pin(pinPath: string): void {
+    check(`bpf_obj_pin(${this.name})`, ffi.bpf_obj_pin(this.fd, pinPath) as number, pinPath);
   }
 
   /** Attaches to a cgroup v2 directory as a bpf_link (pin it to outlive the process). */
   attachCgroup(cgroupDir: string): BpfLink {
     const cgroupFd = ffi.open(cgroupDir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) as number;
-    if (cgroupFd < 0) throw new BpfError(`open(${cgroupDir})`, 2, errnoName(2));
+    if (cgroupFd < 0) {
+      const n = errno();
+      throw new BpfError(`open(${cgroupDir})`, n, errnoName(n));
+    }
     try {
       const link = checkPointer(
         `bpf_program__attach_cgroup(${this.name})`,
@@ -123,8 +179,17 @@ export class BpfProgram {
    * Attaches as a tc clsact filter (direct action) in the caller's network namespace. The qdisc
    * is created if missing and shared; a second direction's hook_create answering EEXIST is fine.
    */
-  attachTc(ifindex: number, direction: 'ingress' | 'egress', options: { priority?: number; handle?: number; replace?: boolean } = {}): TcAttachment {
-    const hook = { sz: 24, ifindex, attach_point: direction === 'ingress' ? BPF_TC_INGRESS : BPF_TC_EGRESS, parent: 0 };
+  attachTc(
+    ifindex: number,
+    direction: 'ingress' | 'egress',
+    options: { priority?: number; handle?: number; replace?: boolean } = {},
+  ): TcAttachment {
+    const hook = {
+      sz: 24,
+      ifindex,
+      attach_point: direction === 'ingress' ? BPF_TC_INGRESS : BPF_TC_EGRESS,
+      parent: 0,
+    };
     const created = ffi.bpf_tc_hook_create(hook) as number;
     if (created < 0 && created !== -EEXIST) check(`bpf_tc_hook_create(${ifindex})`, created);
     const handle = options.handle ?? 1;
@@ -138,8 +203,11 @@ export class BpfProgram {
   /** Attaches as the interface's XDP program, in driver (native) or generic (skb) mode. */
   attachXdp(ifindex: number, mode: 'native' | 'generic'): XdpAttachment {
     const flags = XDP_FLAGS[mode];
-    check(`bpf_xdp_attach(${this.name}, ${mode})`, ffi.bpf_xdp_attach(ifindex, this.fd, flags, null) as number);
-    return new XdpAttachment(ifindex, flags);
+    check(
+      `bpf_xdp_attach(${this.name}, ${mode})`,
+      ffi.bpf_xdp_attach(ifindex, this.fd, flags, null) as number,
+    );
+    return new XdpAttachment(ifindex, flags, progIdOf(this.fd, this.name));
   }
 
   /** BPF_PROG_RUN: runs the program once (or `repeat` times) on a packet built by the caller. */
@@ -164,8 +232,13 @@ export class BpfProgram {
     };
     // A signal arriving during a repeated run interrupts it (EINTR): run again.
     let r = -4;
-    for (let attempt = 0; attempt < 5 && r === -4; attempt++) r = ffi.bpf_prog_test_run_opts(this.fd, opts) as number;
+    for (let attempt = 0; attempt < 5 && r === -4; attempt++)
+      r = ffi.bpf_prog_test_run_opts(this.fd, opts) as number;
     check(`bpf_prog_test_run_opts(${this.name})`, r);
-    return { retval: opts.retval, dataOut: dataOut.subarray(0, opts.data_size_out), durationNs: opts.duration };
+    return {
+      retval: opts.retval,
+      dataOut: dataOut.subarray(0, opts.data_size_out),
+      durationNs: opts.duration,
+    };
   }
 }

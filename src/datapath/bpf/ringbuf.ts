@@ -19,9 +19,14 @@ export class RingBufferReader implements Disposable {
       onSample(Buffer.from(koffi.view(data, size)));
       return 0;
     });
-    this.#rb = checkPointer(`ring_buffer__new(${map.name})`, ffi.ring_buffer__new(map.fd, this.#callback, null, null) as Pointer | null);
+    this.#rb = checkPointer(
+      `ring_buffer__new(${map.name})`,
+      ffi.ring_buffer__new(map.fd, this.#callback, null, null) as Pointer | null,
+    );
     const fd = check('ring_buffer__epoll_fd', ffi.ring_buffer__epoll_fd(this.#rb) as number);
-    this.#poll = koffi.node.poll(fd, { readable: true, writable: false, disconnect: false }, () => this.consume());
+    this.#poll = koffi.node.poll(fd, { readable: true, writable: false, disconnect: false }, () =>
+      this.consume(),
+    );
     this.#timer = setInterval(() => this.consume(), options.fallbackMs ?? 1000);
     this.#timer.unref();
   }

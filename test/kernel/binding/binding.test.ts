@@ -49,13 +49,25 @@ test('map CRUD with update flags, iteration, and a full map named in the error',
   assert.equal(small.lookup(key(1)), undefined);
   small.update(key(1), u64(10));
   assert.equal(small.lookup(key(1))?.readBigUInt64LE(), 10n);
-  assert.throws(() => small.update(key(1), u64(11), 'noexist'), (e: BpfError) => e.errnoName === 'EEXIST');
-  assert.throws(() => small.update(key(2), u64(11), 'exist'), (e: BpfError) => e.errnoName === 'ENOENT');
+  assert.throws(
+    () => small.update(key(1), u64(11), 'noexist'),
+    (e: BpfError) => e.errnoName === 'EEXIST',
+  );
+  assert.throws(
+    () => small.update(key(2), u64(11), 'exist'),
+    (e: BpfError) => e.errnoName === 'ENOENT',
+  );
   small.update(key(1), u64(12), 'exist');
   for (const k of [2, 3, 4]) small.update(key(k), u64(k));
   assert.deepEqual([...small.keys()].map((k) => k.readUInt32LE()).sort(), [1, 2, 3, 4]);
-  assert.deepEqual(new Map([...small.entries()].map(([k, v]) => [k.readUInt32LE(), Number(v.readBigUInt64LE())])).get(1), 12);
-  assert.throws(() => small.update(key(5), u64(5)), (e: Error) => e instanceof MapFullError && /small/.test(e.message));
+  assert.deepEqual(
+    new Map([...small.entries()].map(([k, v]) => [k.readUInt32LE(), Number(v.readBigUInt64LE())])).get(1),
+    12,
+  );
+  assert.throws(
+    () => small.update(key(5), u64(5)),
+    (e: Error) => e instanceof MapFullError && /small/.test(e.message),
+  );
   assert.equal(small.delete(key(1)), true);
   assert.equal(small.delete(key(1)), false);
 });
@@ -67,12 +79,18 @@ test('batch update and delete move many entries in one call', (t) => {
   t.after(() => obj.close());
   const small = obj.map('small');
   const keys = Array.from({ length: 500 }, (_, i) => key(i));
-  small.updateBatch(keys, keys.map((_, i) => u64(i * 2)));
+  small.updateBatch(
+    keys,
+    keys.map((_, i) => u64(i * 2)),
+  );
   assert.equal([...small.keys()].length, 500);
   assert.equal(small.lookup(key(321))?.readBigUInt64LE(), 642n);
   const all = small.lookupBatch(64); // several batches
   assert.equal(all.length, 500);
-  assert.deepEqual(new Map(all.map(([k, v]) => [k.readUInt32LE(), Number(v.readBigUInt64LE())])).get(499), 998);
+  assert.deepEqual(
+    new Map(all.map(([k, v]) => [k.readUInt32LE(), Number(v.readBigUInt64LE())])).get(499),
+    998,
+  );
   assert.equal(small.deleteBatch(keys.slice(0, 200)), 200);
   assert.equal([...small.keys()].length, 300);
 });
@@ -83,16 +101,24 @@ test('a map pinned by name is re-opened from a second process and shared by a se
   a.load();
   t.after(() => a.close());
   a.map('small').update(key(7), u64(77));
-  const out = execFileSync(process.execPath, [path.join(root, 'test/kernel/binding/fixtures/pinned-reader.ts'), path.join(dir, 'small')], {
-    encoding: 'utf8',
-  });
+  const out = execFileSync(
+    process.execPath,
+    [path.join(root, 'test/kernel/binding/fixtures/pinned-reader.ts'), path.join(dir, 'small')],
+    {
+      encoding: 'utf8',
+    },
+  );
   const seen = JSON.parse(out) as { name: string; entries: [string, string][] };
   assert.equal(seen.name, 'small');
   assert.deepEqual(seen.entries, [[key(7).toString('hex'), u64(77).toString('hex')]]);
   const b = BpfObject.open(COUNTER, { pinRoot: dir });
   b.load();
   t.after(() => b.close());
-  assert.equal(b.map('small').lookup(key(7))?.readBigUInt64LE(), 77n, 'the second object reused the pinned map');
+  assert.equal(
+    b.map('small').lookup(key(7))?.readBigUInt64LE(),
+    77n,
+    'the second object reused the pinned map',
+  );
   using reopened = BpfMap.openPinned(path.join(dir, 'small'));
   assert.equal(reopened.maxEntries, 4);
 });
@@ -130,12 +156,19 @@ test('a program the verifier rejects fails to load with the verifier’s own wor
   assert.throws(
     () => obj.load(),
     (e: BpfError) =>
-      e instanceof BpfError && e.errnoName === 'EACCES' && /invalid access to packet/.test(e.verifierLog ?? '') && /verifier log/.test(e.message),
+      e instanceof BpfError &&
+      e.errnoName === 'EACCES' &&
+      /invalid access to packet/.test(e.verifierLog ?? '') &&
+      /verifier log/.test(e.message),
   );
 });
 
 test('a cgroup link attaches to a test cgroup, survives its pin, and detaches when unpinned', (t) => {
-  const cg2 = fs.readFileSync('/proc/mounts', 'utf8').split('\n').find((l) => l.split(' ')[2] === 'cgroup2')!.split(' ')[1]!;
+  const cg2 = fs
+    .readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .find((l) => l.split(' ')[2] === 'cgroup2')!
+    .split(' ')[1]!;
   const cgroup = path.join(cg2, `ferry-test-${randomBytes(4).toString('hex')}`);
   fs.mkdirSync(cgroup);
   t.after(() => fs.rmdirSync(cgroup));
@@ -161,24 +194,103 @@ test('ring-buffer events arrive through the event loop, and close() ends the rea
   const prog = obj.program('count_and_stamp');
   for (let i = 0; i < 5; i++) prog.run({ data: Buffer.alloc(60 + i, 0x20 + i) });
   for (let i = 0; i < 100 && events.length < 5; i++) await new Promise((r) => setTimeout(r, 10));
-  assert.deepEqual(events.map((e) => [e.readUInt32LE(0), e.readUInt32LE(4)]), [0, 1, 2, 3, 4].map((i) => [60 + i, 0x20 + i]));
+  assert.deepEqual(
+    events.map((e) => [e.readUInt32LE(0), e.readUInt32LE(4)]),
+    [0, 1, 2, 3, 4].map((i) => [60 + i, 0x20 + i]),
+  );
   reader.close();
   prog.run({ data: Buffer.alloc(60) });
   await new Promise((r) => setTimeout(r, 50));
   assert.equal(events.length, 5, 'no delivery after close()');
 });
 
-test('tc ingress/egress and generic XDP attach inside a test netns and detach only themselves', (t) => {
+test('tc and XDP attach inside a test netns and detach only what they attached', (t) => {
   const netns = `ferry-test-${randomBytes(4).toString('hex')}`;
   execFileSync('ip', ['netns', 'add', netns]);
   t.after(() => execFileSync('ip', ['netns', 'del', netns]));
-  execFileSync('nsenter', [`--net=/run/netns/${netns}`, 'ip', 'link', 'set', 'lo', 'up']);
-  const out = execFileSync(
-    'nsenter',
-    [`--net=/run/netns/${netns}`, process.execPath, path.join(root, 'test/kernel/binding/fixtures/attach-in-netns.ts'), COUNTER, pinDir(t)],
-    { encoding: 'utf8' },
+  const inNs = (...args: string[]): string =>
+    execFileSync('nsenter', [`--net=/run/netns/${netns}`, ...args], { encoding: 'utf8' });
+  inNs('ip', 'link', 'set', 'lo', 'up');
+  inNs('ip', 'link', 'add', 'va', 'type', 'veth', 'peer', 'name', 'vb');
+  inNs('ip', 'link', 'set', 'va', 'up');
+  inNs('ip', 'link', 'set', 'vb', 'up');
+  const out = inNs(
+    process.execPath,
+    path.join(root, 'test/kernel/binding/fixtures/attach-in-netns.ts'),
+    COUNTER,
+    pinDir(t),
   );
-  const { attached, detached } = JSON.parse(out) as Record<string, Record<string, boolean>>;
-  assert.deepEqual(attached, { tcIngress: true, tcEgress: true, xdp: true, qdisc: true });
-  assert.deepEqual(detached, { tcIngress: false, tcEgress: false, xdp: false, qdisc: true }, 'the shared clsact qdisc stays');
+  const { attached, replaced, detached, cleared } = JSON.parse(out) as Record<
+    string,
+    Record<string, boolean | number | null>
+  >;
+  assert.deepEqual(attached, {
+    tcIngress: true,
+    foreignFilter: true,
+    tcEgress: true,
+    xdpGenericLo: true,
+    xdpNativeVa: true,
+    qdisc: true,
+  });
+  assert.equal(typeof replaced!.ourNativeId, 'number');
+  assert.equal(replaced!.boundId, replaced!.ourNativeId, 'the attachment knows the id ip(8) shows');
+  assert.notEqual(replaced!.newcomerId, replaced!.ourNativeId, 'the second object replaced our XDP program');
+  assert.equal(replaced!.ourDetachRemoved, false, 'our detach did not remove the newcomer');
+  assert.equal(replaced!.afterOurDetachId, replaced!.newcomerId);
+  assert.deepEqual(detached, {
+    tcIngress: false,
+    foreignFilter: true, // another user's filter and the shared clsact qdisc stay
+    tcEgress: false,
+    xdpGenericLo: false,
+    xdpNativeVa: true,
+    qdisc: true,
+    genericRemoved: true,
+    newcomerRemoved: true,
+  });
+  assert.equal(cleared!.xdpNativeVa, false);
+});
+
+test('a program pinned by path stays loaded after its object closes', (t) => {
+  const dir = pinDir(t);
+  const obj = BpfObject.open(COUNTER, { pinRoot: dir });
+  obj.load();
+  const prog = obj.program('tc_pass');
+  prog.pin(path.join(dir, 'prog'));
+  obj.close();
+  assert.match(
+    execFileSync('bpftool', ['prog', 'show', 'pinned', path.join(dir, 'prog')], { encoding: 'utf8' }),
+    /tc_pass/,
+  );
+});
+
+test('open/load/use/close leaves no fd behind', (t) => {
+  const fds = (): number => fs.readdirSync('/proc/self/fd').length;
+  const dir = pinDir(t);
+  const cycle = (): void => {
+    using obj = BpfObject.open(COUNTER, { pinRoot: dir });
+    obj.load();
+    obj.map('small').update(key(1), u64(1));
+    obj.program('count_and_stamp').run({ data: Buffer.alloc(64) });
+    using reader = new RingBufferReader(obj.map('events'), () => {});
+    reader.consume();
+    using pinned = BpfMap.openPinned(path.join(dir, 'small'));
+    assert.equal(pinned.lookup(key(1))?.readBigUInt64LE(), 1n);
+  };
+  cycle(); // first use opens lazily-created process-wide fds (libbpf feature probes)
+  const before = fds();
+  for (let i = 0; i < 5; i++) cycle();
+  assert.equal(fds(), before);
+});
+
+test('a batch update that overflows the map is a MapFullError naming it', (t) => {
+  const small = load(t).map('small');
+  const keys = [1, 2, 3, 4, 5, 6].map(key);
+  assert.throws(
+    () =>
+      small.updateBatch(
+        keys,
+        keys.map(() => u64(1)),
+      ),
+    (e: Error) => e instanceof MapFullError && e.map === 'small' && /bpf_map_update_batch/.test(e.message),
+  );
 });
