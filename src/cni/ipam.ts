@@ -96,6 +96,17 @@ export function* rangeAddresses(range: Cidr): Generator<string> {
   for (let i = 2n; i <= last; i++) yield formatIp(addBig(range.address, i));
 }
 
+/** Is `address` (inside `range`) one that rangeAddresses() hands out? */
+function isUsable(range: Cidr, address: string): boolean {
+  const ip = parseIp(address);
+  if (!ip) return false;
+  let offset = 0n;
+  for (let i = 0; i < 16; i++) offset = (offset << 8n) | BigInt(ip.bytes[i]! ^ range.address.bytes[i]!);
+  const size = 1n << BigInt((range.address.family === 4 ? 32 : 128) - range.prefix);
+  const last = range.address.family === 4 ? size - 2n : size - 1n;
+  return offset >= 2n && offset <= last;
+}
+
 export function rangeCapacity(range: Cidr): bigint {
   const size = 1n << BigInt((range.address.family === 4 ? 32 : 128) - range.prefix);
   return range.address.family === 4 ? size - 3n : size - 2n;
@@ -164,6 +175,18 @@ export class HostLocalIpam {
       const used = new Set(existing.map((a) => a.address));
       const picked: Allocation[] = [];
       for (const range of this.#config.ranges) {
+        const wanted = this.#config.requested?.find((a) => parseIp(a)?.family === range.address.family);
+        if (wanted !== undefined) {
+          if (!isUsable(range, wanted))
+            throw new CniError(
+              CniCode.invalidConfig,
+              `IPAM: requested address ${wanted} is reserved in range ${formatIp(range.address)}/${range.prefix}`,
+            );
+          if (used.has(wanted))
+            throw new CniError(CniCode.tryAgainLater, `IPAM: requested address ${wanted} is already allocated`);
+          picked.push({ address: wanted, cidr: `${wanted}/${range.prefix}`, ...who });
+          continue;
+        }
         let found: string | undefined;
         for (const address of rangeAddresses(range)) {
           if (!used.has(address)) {

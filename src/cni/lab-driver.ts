@@ -48,6 +48,10 @@ export class CniPodNetwork implements PodNetworkDriver {
       name: 'ferry-lab',
       type: 'ferry-cni',
       ...(this.#options.mtu === undefined ? {} : { mtu: this.#options.mtu }),
+      // The runtime's side of the `ips` capability: the lab asks for its planned addresses.
+      ...(command === 'ADD' && pod.addresses
+        ? { capabilities: { ips: true }, runtimeConfig: { ips: [pod.addresses.ipv4, pod.addresses.ipv6] } }
+        : {}),
       ipam: {
         ranges: [pod.node.podCidrV4, pod.node.podCidrV6],
         dataDir: `${this.#options.dataDir}/${pod.node.name}`,

@@ -2,7 +2,7 @@
 // parsed and checked here, before anything touches the disk or the kernel, so a malformed call
 // changes nothing. Errors carry the spec's numeric codes (SPEC.md "Error" section).
 import { FerryError } from '../common/errors.ts';
-import { formatCidr, parseCidr, type Cidr } from '../common/ip.ts';
+import { cidrContains, formatCidr, formatIp, parseCidr, parseIp, type Cidr } from '../common/ip.ts';
 
 export const CNI_VERSION = '1.1.0';
 export const SUPPORTED_VERSIONS: readonly string[] = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'];
@@ -112,6 +112,8 @@ export interface Attachment {
 export interface IpamConfig {
   readonly ranges: readonly Cidr[];
   readonly dataDir: string;
+  /** The `ips` capability (runtimeConfig.ips): exact addresses the runtime asks for, canonical text. */
+  readonly requested?: readonly string[];
 }
 
 export interface NetConf {
@@ -242,7 +244,37 @@ function parseIpam(raw: Record<string, unknown>, network: string): IpamConfig {
   const base = ipam.dataDir ?? DEFAULT_DATA_DIR;
   if (typeof base !== 'string' || !base.startsWith('/'))
     throw invalid('ipam.dataDir', 'not an absolute path');
-  return { ranges: cidrs, dataDir: `${base.replace(/\/+$/, '')}/${network}` };
+  const requested = parseRequestedIps(raw.runtimeConfig, cidrs);
+  return {
+    ranges: cidrs,
+    dataDir: `${base.replace(/\/+$/, '')}/${network}`,
+    ...(requested.length === 0 ? {} : { requested }),
+  };
+}
+
+/**
+ * The CNI `ips` capability convention: runtimeConfig.ips lists addresses (optionally with a prefix)
+ * the runtime wants for this attachment, at most one per family, each inside a configured range.
+ */
+function parseRequestedIps(runtimeConfig: unknown, ranges: readonly Cidr[]): string[] {
+  if (runtimeConfig === undefined) return [];
+  if (!isObject(runtimeConfig)) throw invalid('runtimeConfig', 'not an object');
+  const ips = runtimeConfig.ips;
+  if (ips === undefined) return [];
+  if (!Array.isArray(ips)) throw invalid('runtimeConfig.ips', 'not a list');
+  const out: string[] = [];
+  const families = new Set<number>();
+  ips.forEach((v: unknown, i) => {
+    const text = typeof v === 'string' ? v.split('/')[0]! : undefined;
+    const ip = text === undefined ? undefined : parseIp(text);
+    if (!ip) throw invalid(`runtimeConfig.ips[${i}]`, `not an IP address: ${JSON.stringify(v)}`);
+    if (families.has(ip.family)) throw invalid(`runtimeConfig.ips[${i}]`, `a second IPv${ip.family} address`);
+    if (!ranges.some((r) => r.address.family === ip.family && cidrContains(r, ip)))
+      throw invalid(`runtimeConfig.ips[${i}]`, `${formatIp(ip)} is outside every ipam range`);
+    families.add(ip.family);
+    out.push(formatIp(ip));
+  });
+  return out;
 }
 
 function parsePrevResult(v: unknown): CniResult | undefined {

@@ -185,7 +185,9 @@ export async function delPodInterface(ref: PodInterfaceRef): Promise<void> {
     );
   }
   // The host end may already be gone (its namespace was torn down) while the pod end survives.
-  if (ref.netnsPath !== undefined && ref.ifname !== undefined) {
+  // Deleting a veth end removes its peer, so the pod side needs a look only when the host end was
+  // missing (a veth delete waits for the kernel's RCU grace period: each one costs milliseconds).
+  if (result.code !== 0 && ref.netnsPath !== undefined && ref.ifname !== undefined) {
     checkName('ifname', ref.ifname);
     await run('nsenter', [`--net=${ref.netnsPath}`, '--', 'ip', 'link', 'del', ref.ifname], {
       allowFailure: true,

@@ -1,6 +1,7 @@
 // Running external tools (ip, nsenter, sysctl) without a shell: every argument
 // goes to execFile as its own argv entry, so a name can never be read as a command.
 import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
 import { FerryError } from './errors.ts';
 
 export interface RunResult {
@@ -90,6 +91,13 @@ export async function ipBatch(
   const path = where.netnsPath ?? (where.netns === undefined ? undefined : `${NETNS_RUN_DIR}/${where.netns}`);
   const enter = path === undefined ? [] : ['nsenter', `--net=${path}`, '--'];
   let argv = [...enter, 'ip', '-batch', '-'];
+  if (enter.length === 0 && after.length > 0) {
+    // In our own namespace the sysctls are plain files: no shell and no sysctl process (a CNI ADD
+    // pays for every process it starts).
+    await run('ip', ['-batch', '-'], { input });
+    await writeSysctls(after);
+    return;
+  }
   if (before.length > 0) {
     argv = [...enter, 'sh', '-c', 'sysctl -q -w "$@" && exec ip -batch -', 'ferry-ip-batch', ...before];
   } else if (after.length > 0) {
@@ -99,6 +107,20 @@ export async function ipBatch(
 }
 
 const NETNS_RUN_DIR = '/run/netns';
+
+/** Writes `key=value` pairs through /proc/sys of the calling process's network namespace. */
+async function writeSysctls(pairs: readonly string[]): Promise<void> {
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    const key = pair.slice(0, eq);
+    const file = `/proc/sys/${key.includes('/') ? key : key.replaceAll('.', '/')}`;
+    try {
+      await writeFile(file, pair.slice(eq + 1));
+    } catch (error) {
+      throw new FerryError('FERRY_E_EXEC', `sysctl ${key}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+}
 
 function sysctlPairs(settings: Readonly<Record<string, string | number>>): string[] {
   return Object.entries(settings).map(([key, value]) => {

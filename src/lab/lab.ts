@@ -11,8 +11,9 @@ import { FerryError, InvalidArgumentError } from '../common/errors.ts';
 import { formatCidr, parseCidr } from '../common/ip.ts';
 import { logger } from '../common/log.ts';
 import { execIn, LabProcess, type ExecOptions, type ExecResult } from './exec.ts';
-import { NETNS_DIR, planLab, podName, randomLabName } from './plan.ts';
-import { StaticPodNetwork, type PodNetworkDriver, type PodNetworkRequest } from './pod-network.ts';
+import { CniPodNetwork } from '../cni/lab-driver.ts';
+import { NETNS_DIR, planLab, podName, randomLabName, staticPodAddresses } from './plan.ts';
+import type { PodNetworkDriver, PodNetworkRequest } from './pod-network.ts';
 import { inParallel, ipBatch, run } from '../common/run.ts';
 import { bpffsMount, cgroup2Mount, readState, writeState } from './system.ts';
 import { destroyLab } from './teardown.ts';
@@ -31,7 +32,7 @@ export interface LabOptions {
   readonly podsPerNode?: number;
   /** Default 1500, on every lab link. */
   readonly mtu?: number;
-  /** Default: the built-in StaticPodNetwork. */
+  /** Default: bin/ferry-cni, invoked as a runtime invokes it, with its IPAM store under the lab's run dir. */
   readonly driver?: PodNetworkDriver;
 }
 
@@ -77,6 +78,12 @@ export function target(address: string, port: number): string {
   return hostPort(address, port);
 }
 
+/** Every lab pod gets its network from the real plugin, its IPAM store inside the lab's run dir
+ * (removed with the lab, crash or not). */
+function defaultDriver(state: LabState): PodNetworkDriver {
+  return new CniPodNetwork({ dataDir: `${state.runDir}/cni`, mtu: state.mtu });
+}
+
 export class Lab implements AsyncDisposable {
   #state: LabState;
   readonly #driver: PodNetworkDriver;
@@ -106,7 +113,7 @@ export class Lab implements AsyncDisposable {
     if (await readState(name))
       throw new InvalidArgumentError(`lab ${name}: already exists (state file present)`);
     await writeState(state);
-    const lab = new Lab(state, options.driver ?? new StaticPodNetwork());
+    const lab = new Lab(state, options.driver ?? defaultDriver(state));
     const started = performance.now();
     try {
       await lab.#build(options.podsPerNode ?? 4);
@@ -124,13 +131,7 @@ export class Lab implements AsyncDisposable {
   static async open(name: string, driver?: PodNetworkDriver): Promise<Lab> {
     const state = await readState(name);
     if (!state) throw new FerryError('FERRY_E_LAB', `lab ${name}: no state file`);
-    let chosen = driver;
-    if (!chosen) {
-      const fresh = new StaticPodNetwork();
-      for (const pod of state.pods) fresh.adopt(pod.node, pod.containerId, pod.index);
-      chosen = fresh;
-    }
-    return new Lab(state, chosen);
+    return new Lab(state, driver ?? defaultDriver(state));
   }
 
   get name(): string {
@@ -349,7 +350,13 @@ export class Lab implements AsyncDisposable {
     const containerId = netns;
     const ifname = 'eth0';
     if (createNetns) await createNamespaces([netns]);
-    const addresses = await this.#driver.add({ netnsPath, ifname, containerId, node });
+    const addresses = await this.#driver.add({
+      netnsPath,
+      ifname,
+      containerId,
+      node,
+      addresses: staticPodAddresses(node.index, index),
+    });
     const pod: LabPod = {
       kind: 'pod',
       name,

@@ -1,5 +1,6 @@
 // The one seam between the lab and pod networking. The lab only ever asks "wire this pod" and
-// "unwire it"; today the built-in driver below answers, later the real ferry-cni plugin will.
+// "unwire it". By default the real plugin answers (src/cni/lab-driver.ts: bin/ferry-cni invoked as
+// a runtime invokes it); the built-in driver below wires in-process, for tests of the wiring itself.
 import { addPodInterface, delPodInterface, hostIfnameFor } from '../cni/wiring.ts';
 import { FerryError } from '../common/errors.ts';
 import { staticPodAddresses } from './plan.ts';
@@ -11,6 +12,9 @@ export interface PodNetworkRequest {
   readonly ifname: string;
   readonly containerId: string;
   readonly node: LabNode;
+  /** The addresses the lab wants the pod to have (sent as the CNI `ips` capability); when absent
+   * the driver allocates. */
+  readonly addresses?: PodAddresses;
 }
 
 export interface PodAddresses {

@@ -31,6 +31,26 @@ test('ranges skip network, first host and broadcast', () => {
   assert.equal(v6.next().value, 'fd00::2');
 });
 
+test('requested addresses (the ips capability) are honoured, refused when taken or reserved', async (t) => {
+  const dir = tempDir(t);
+  const ranges = ['10.0.0.0/24', 'fd00:1::/64'].map((r) => parseCidr(r)!);
+  const want = (...requested: string[]): HostLocalIpam => new HostLocalIpam({ ranges, dataDir: dir, requested });
+  const got = await want('10.0.0.77').allocate({ containerId: 'c1', ifname: 'eth0' });
+  // The family without a request falls back to the lowest free address.
+  assert.deepEqual(got.map((x) => x.cidr), ['10.0.0.77/24', 'fd00:1::2/64']);
+  await assert.rejects(
+    want('10.0.0.77').allocate({ containerId: 'c2', ifname: 'eth0' }),
+    (e: CniError) => e.cniCode === CniCode.tryAgainLater && /10\.0\.0\.77 is already allocated/.test(e.message),
+  );
+  for (const reserved of ['10.0.0.0', '10.0.0.1', '10.0.0.255'])
+    await assert.rejects(
+      want(reserved).allocate({ containerId: 'c3', ifname: 'eth0' }),
+      (e: CniError) => e.cniCode === CniCode.invalidConfig && e.message.includes(reserved),
+    );
+  // Nothing half-allocated by the refusals.
+  assert.deepEqual(readdirSync(dir).filter((f) => f !== 'lock').sort(), ['10.0.0.77', 'fd00:1::2']);
+});
+
 test('allocates one address per range, persists, refuses a second ADD, releases', async (t) => {
   const dir = tempDir(t);
   const a = ipam(dir, '10.0.0.0/24', 'fd00:1::/64');

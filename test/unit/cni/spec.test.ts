@@ -107,7 +107,27 @@ const badConf: [string, string, number][] = [
   ['bad mtu', JSON.stringify({ ...CONF, mtu: 70000 }), CniCode.invalidConfig],
   ['prevResult not object', JSON.stringify({ ...CONF, prevResult: 3 }), CniCode.invalidConfig],
   ['prevResult ips not list', JSON.stringify({ ...CONF, prevResult: { ips: {} } }), CniCode.invalidConfig],
+  ['runtimeConfig.ips not a list', JSON.stringify({ ...CONF, runtimeConfig: { ips: '10.244.1.9' } }), CniCode.invalidConfig],
+  ['runtimeConfig.ips not an IP', JSON.stringify({ ...CONF, runtimeConfig: { ips: ['pod-a'] } }), CniCode.invalidConfig],
+  ['runtimeConfig.ips outside ranges', JSON.stringify({ ...CONF, runtimeConfig: { ips: ['10.9.9.9'] } }), CniCode.invalidConfig],
+  [
+    'runtimeConfig.ips two of a family',
+    JSON.stringify({ ...CONF, runtimeConfig: { ips: ['10.244.1.9', '10.244.1.10'] } }),
+    CniCode.invalidConfig,
+  ],
 ];
+
+test('config: the ips capability (runtimeConfig.ips) is parsed to canonical addresses', () => {
+  const conf = parseNetConf(
+    JSON.stringify({
+      ...CONF,
+      ipam: { ranges: ['10.244.1.0/24', 'fd00:10:244:1::/64'], dataDir: '/tmp/x' },
+      runtimeConfig: { ips: ['10.244.1.9/24', 'fd00:10:244:1:0::9'] },
+    }),
+    'ADD',
+  );
+  assert.deepEqual(conf.ipam.requested, ['10.244.1.9', 'fd00:10:244:1::9']);
+});
 for (const [name, stdin, want] of badConf) {
   test(`config: ${name} → code ${want}`, () =>
     assert.equal(
