@@ -12,6 +12,7 @@
 #include "nat.h"
 #include "maglev.h"
 #include "nodeport_lb.h"
+#include "events.h"
 
 #define ETH_HLEN 14
 #define ETH_P_IP 0x0800
@@ -77,7 +78,7 @@ struct np_pkt {
 	__u8 tcp_doff;   /* TCP header bytes */
 	__u8 icmp_type;
 	__u8 icmp_code;
-	__u8 pad;
+	__u8 origin;     /* FERRY_ORIGIN_*: which hook parsed it, for events */
 	__u32 tcp_seq;   /* network order */
 	__u32 tcp_ack;   /* network order */
 };
@@ -88,6 +89,41 @@ static __always_inline void np_v4_mapped(union np_addr *a, __be32 v4)
 	a->w[1] = 0;
 	a->w[2] = bpf_htonl(0xffff);
 	a->w[3] = v4;
+}
+
+/* One flow event for `ferry observe` (rate-limited and counted in events.h). The flow is always
+ * told from the client's side: src = client, dst = frontend, xlated = backend. */
+static __always_inline void np_event(const ctx_t *ctx, __u8 origin, const union np_addr *client, __be16 cport,
+				     const union np_addr *frontend, __be16 fport, __u8 proto,
+				     const union np_addr *backend, __be16 bport, __u8 verdict, __u8 reason,
+				     __u8 ct_state, __u8 flags, __u32 service_id, __u32 backend_id)
+{
+	struct ferry_event *ev = ferry_ev_begin(origin, verdict, reason);
+
+	if (!ev)
+		return;
+	__builtin_memcpy(ev->src, client->b, 16);
+	__builtin_memcpy(ev->dst, frontend->b, 16);
+	if (backend)
+		__builtin_memcpy(ev->xlated, backend->b, 16);
+	ev->src_port = cport;
+	ev->dst_port = fport;
+	ev->xlated_port = bport;
+	ev->protocol = proto;
+	ev->ct_state = ct_state;
+	ev->flags = flags;
+	ev->service_id = service_id;
+	ev->backend_id = backend_id;
+	ev->ifindex = ctx_ifindex(ctx);
+	ferry_ev_submit(ev);
+}
+
+/* An event about a packet as it arrived (no translation). */
+static __always_inline void np_event_pkt(const ctx_t *ctx, const struct np_pkt *p, __u8 verdict, __u8 reason,
+					 __u32 service_id)
+{
+	np_event(ctx, p->origin, &p->t.src, p->t.sport, &p->t.dst, p->t.dport, p->t.proto, 0, 0, verdict, reason,
+		 FERRY_CT_NEW, 0, service_id, 0);
 }
 
 /* Fills p; returns 0 for a packet we may act on, NP_CONTINUE-style -1 for anything else
@@ -314,8 +350,11 @@ static __always_inline int np_stage_reply(ctx_t *ctx, struct np_pkt *p, __u64 no
 	__be16 cport, fport;
 	__u8 flags;
 
+	__u8 first_reply;
+
 	if (!n || n->expires_ns < now)
 		return NP_CONTINUE;
+	first_reply = !(n->flags & CT_F_REPLY);
 	flags = n->flags | CT_F_REPLY;
 	n->expires_ns = ct_expiry(now, p->t.proto, p->tcp_flags, &flags);
 	n->flags = flags;
@@ -340,9 +379,17 @@ static __always_inline int np_stage_reply(ctx_t *ctx, struct np_pkt *p, __u64 no
 	if (np_set_addr(ctx, p, 0, &frontend) || np_set_port(ctx, p, 0, fport) ||
 	    np_set_addr(ctx, p, 1, &client) || np_set_port(ctx, p, 1, cport)) {
 		np_count(NP_STAT_DROP_ERROR);
+		np_event(ctx, p->origin, &client, cport, &frontend, fport, orig.proto, 0, 0, FERRY_VERDICT_DROPPED,
+			 FERRY_REASON_MALFORMED, FERRY_CT_REPLY, FERRY_NAT_REVNAT, 0, 0);
 		return CTX_DROP;
 	}
 	np_count(NP_STAT_REVNAT);
+	/* One event per flow for the reply direction, not one per packet. */
+	if (first_reply)
+		np_event(ctx, p->origin, &client, cport, &frontend, fport, orig.proto, e ? &e->backend : 0,
+			 e ? e->backend_port : 0, FERRY_VERDICT_FORWARDED, FERRY_REASON_NONE, FERRY_CT_REPLY,
+			 FERRY_NAT_REVNAT | ((flags & CT_F_SNAT) ? FERRY_NAT_SNAT : 0), e ? e->service_id : 0,
+			 e ? e->backend_id : 0);
 	return np_forward(ctx, p, 1);
 }
 
@@ -378,8 +425,16 @@ static __always_inline int np_stage_ct(ctx_t *ctx, struct np_pkt *p, __u64 now)
 	e->flags = flags;
 	e->packets++;
 	copy = *e;
+	/* The second packet of a flow says it is established; later ones are only counted. Told
+	 * before the rewrite, while p still holds the frontend. */
+	if (copy.packets == 2)
+		np_event(ctx, p->origin, &p->t.src, p->t.sport, &p->t.dst, p->t.dport, p->t.proto, &copy.backend,
+			 copy.backend_port, FERRY_VERDICT_FORWARDED, FERRY_REASON_NONE, FERRY_CT_ESTABLISHED,
+			 FERRY_NAT_DNAT | ((copy.flags & CT_F_SNAT) ? FERRY_NAT_SNAT : 0), copy.service_id,
+			 copy.backend_id);
 	if (np_translate(ctx, p, &copy)) {
 		np_count(NP_STAT_DROP_ERROR);
+		np_event_pkt(ctx, p, FERRY_VERDICT_DROPPED, FERRY_REASON_MALFORMED, copy.service_id);
 		return CTX_DROP;
 	}
 	np_count(NP_STAT_CT_HIT);
@@ -424,25 +479,29 @@ static __always_inline int np_stage_service(ctx_t *ctx, struct np_pkt *p, __u64 
 	struct np_tuple reply;
 	union np_addr key_addr;
 	__u32 id = 0;
-	int snat;
+	int snat, by_maglev;
 
 	if (np_frontend(p, &svc, &key_addr))
 		return NP_CONTINUE;
 	if (!np_src_allowed(p, svc.service_id)) {
 		np_count(NP_STAT_DROP_SRC_RANGE);
+		np_event_pkt(ctx, p, FERRY_VERDICT_DROPPED, FERRY_REASON_SOURCE_RANGE, svc.service_id);
 		return CTX_DROP;
 	}
 	if (svc.action == NP_ACT_DROP) {
 		np_count(NP_STAT_DROP_NO_LOCAL);
+		np_event_pkt(ctx, p, FERRY_VERDICT_DROPPED, FERRY_REASON_NO_LOCAL_BACKEND, svc.service_id);
 		return CTX_DROP;
 	}
 	if (svc.action == NP_ACT_REJECT) {
+		np_event_pkt(ctx, p, FERRY_VERDICT_REJECTED, FERRY_REASON_NO_BACKEND, svc.service_id);
 		*reject = 1;
 		return CTX_DROP;
 	}
 
 	if (svc.maglev)
 		id = maglev_pick(svc.service_id, &p->t);
+	by_maglev = id != 0;
 	if (!id) {
 		__u16 slot = bpf_get_prandom_u32() % svc.count + 1;
 
@@ -450,6 +509,7 @@ static __always_inline int np_stage_service(ctx_t *ctx, struct np_pkt *p, __u64 
 	}
 	if (!id || np_backend_lookup(id, &be)) {
 		np_count(NP_STAT_DROP_NO_BACKEND);
+		np_event_pkt(ctx, p, FERRY_VERDICT_DROPPED, FERRY_REASON_BACKEND_MISSING, svc.service_id);
 		return CTX_DROP;
 	}
 
@@ -485,6 +545,8 @@ static __always_inline int np_stage_service(ctx_t *ctx, struct np_pkt *p, __u64 
 	e.nat_port = nat_insert(&reply, &n, snat);
 	if (!e.nat_port) {
 		np_count(snat ? NP_STAT_DROP_SNAT_PORTS : NP_STAT_CT_CREATE_FAIL);
+		np_event_pkt(ctx, p, FERRY_VERDICT_DROPPED,
+			     snat ? FERRY_REASON_NAT_PORTS_EXHAUSTED : FERRY_REASON_CT_FULL, svc.service_id);
 		return CTX_DROP;
 	}
 	if (!snat)
@@ -492,13 +554,19 @@ static __always_inline int np_stage_service(ctx_t *ctx, struct np_pkt *p, __u64 
 	if (bpf_map_update_elem(&ferry_np_ct_v1, &p->t, &e, BPF_ANY)) {
 		bpf_map_delete_elem(&ferry_np_nat_v1, &reply);
 		np_count(NP_STAT_CT_CREATE_FAIL);
+		np_event_pkt(ctx, p, FERRY_VERDICT_DROPPED, FERRY_REASON_CT_FULL, svc.service_id);
 		return CTX_DROP;
 	}
 	np_count(NP_STAT_CT_NEW);
 	if (snat)
 		np_count(NP_STAT_SNAT);
+	np_event(ctx, p->origin, &p->t.src, p->t.sport, &p->t.dst, p->t.dport, p->t.proto, &e.backend,
+		 e.backend_port, FERRY_VERDICT_FORWARDED, FERRY_REASON_NONE, FERRY_CT_NEW,
+		 FERRY_NAT_DNAT | (snat ? FERRY_NAT_SNAT : 0) | (by_maglev ? FERRY_EV_F_MAGLEV : 0), svc.service_id,
+		 id);
 	if (np_translate(ctx, p, &e)) {
 		np_count(NP_STAT_DROP_ERROR);
+		np_event_pkt(ctx, p, FERRY_VERDICT_DROPPED, FERRY_REASON_MALFORMED, svc.service_id);
 		return CTX_DROP;
 	}
 	np_count(NP_STAT_DNAT);

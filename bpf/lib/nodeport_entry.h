@@ -33,12 +33,19 @@ struct {
 	},
 };
 
-static __always_inline int np_tail(ctx_t *ctx, __u32 slot)
+static __always_inline int np_tail(ctx_t *ctx, const struct np_pkt *p, __u32 slot)
 {
 	bpf_tail_call(ctx, &NP_CALLS, slot);
 	np_count(NP_STAT_DROP_MISSED_TAIL);
+	np_event_pkt(ctx, p, FERRY_VERDICT_DROPPED, FERRY_REASON_MISSED_TAIL_CALL, 0);
 	return CTX_DROP;
 }
+
+#if defined(FERRY_CTX_XDP)
+#define NP_ORIGIN_IN FERRY_ORIGIN_XDP
+#else
+#define NP_ORIGIN_IN FERRY_ORIGIN_TC_INGRESS
+#endif
 
 /* ICMP error stage (tail call target): translate or let the stack have it. */
 static __always_inline int np_icmp_stage(ctx_t *ctx)
@@ -66,8 +73,9 @@ static __always_inline int np_ingress(ctx_t *ctx)
 		np_count(NP_STAT_PASS);
 		return CTX_PASS;
 	}
+	p.origin = NP_ORIGIN_IN;
 	if (np_is_icmp_error(&p))
-		return np_tail(ctx, NP_TAIL_ICMP);
+		return np_tail(ctx, &p, NP_TAIL_ICMP);
 	if (p.t.proto != IPPROTO_TCP && p.t.proto != IPPROTO_UDP) {
 		np_count(NP_STAT_PASS);
 		return CTX_PASS;
@@ -81,7 +89,7 @@ static __always_inline int np_ingress(ctx_t *ctx)
 		return rc;
 	rc = np_stage_service(ctx, &p, now, &reject);
 	if (reject)
-		return np_tail(ctx, NP_TAIL_REJECT);
+		return np_tail(ctx, &p, NP_TAIL_REJECT);
 	if (rc != NP_CONTINUE)
 		return rc;
 	np_count(NP_STAT_PASS);
@@ -96,8 +104,9 @@ static __always_inline int np_egress(ctx_t *ctx)
 
 	if (np_parse(ctx, &p))
 		return CTX_PASS;
+	p.origin = FERRY_ORIGIN_TC_EGRESS;
 	if (np_is_icmp_error(&p))
-		return np_tail(ctx, NP_TAIL_ICMP);
+		return np_tail(ctx, &p, NP_TAIL_ICMP);
 	if (p.t.proto != IPPROTO_TCP && p.t.proto != IPPROTO_UDP)
 		return CTX_PASS;
 	rc = np_stage_reply(ctx, &p, bpf_ktime_get_ns());
