@@ -35,6 +35,7 @@ struct np_tuple {
 #define CT_F_LOCAL 0x2   /* backend is on this node */
 #define CT_F_CLOSING 0x4 /* FIN or RST seen: short timeout */
 #define CT_F_REPLY 0x8   /* a reply has been seen */
+#define CT_F_DSR 0x10    /* direct server return: replies leave from the backend's node */
 
 /* Value of ferry_np_ct_v1. 56 bytes; mirrored by CT_ENTRY in maps.ts. */
 struct np_ct_entry {

@@ -38,6 +38,16 @@ const volatile __be32 cfg_snat_addr6[4] = {};
 #define NP_FWD_FIB_REPLY 1
 #define NP_FWD_FIB 2
 const volatile __u8 cfg_fib_redirect = NP_FWD_STACK;
+/* Direct server return for IPv4 flows to remote backends (1) instead of SNAT (0). The ingress
+ * node DNATs and adds an IPv4 option carrying the frontend; the backend's node strips it and
+ * keeps the frontend for the replies, which then leave from there straight to the client.
+ * tc only: XDP hands such flows to tc. IPv6 flows keep SNAT (an extension header would do). */
+const volatile __u8 cfg_dsr = 0;
+
+/* The option: type 0x9e (copied, class 0, number 30: RFC 4727's experimental value), length 8,
+ * frontend port, frontend IPv4 address. */
+#define NP_DSR_OPT_TYPE 0x9e
+#define NP_DSR_OPT_LEN 8
 
 /* loadBalancerSourceRanges. A service with ranges has a sentinel {prefixlen 32, service id}
  * → 0 (deny); each range is {32 + prefix bits, service id, address} → 1 (allow). Longest-prefix
@@ -81,6 +91,10 @@ struct np_pkt {
 	__u8 origin;     /* FERRY_ORIGIN_*: which hook parsed it, for events */
 	__u32 tcp_seq;   /* network order */
 	__u32 tcp_ack;   /* network order */
+	__be32 dsr_addr; /* DSR option: the frontend the client used */
+	__be16 dsr_port;
+	__u8 dsr;        /* the packet carries the DSR option */
+	__u8 pad2;
 };
 
 static __always_inline void np_v4_mapped(union np_addr *a, __be32 v4)
@@ -140,12 +154,25 @@ static __always_inline int np_parse(ctx_t *ctx, struct np_pkt *p)
 
 		if (ctx_load(ctx, ETH_HLEN, &ip, sizeof(ip)))
 			return -1;
-		if (ip.ihl != 5 || (ip.frag_off & bpf_htons(0x3fff)))
+		if (ip.frag_off & bpf_htons(0x3fff))
 			return -1;
+		if (ip.ihl == 7) {
+			/* Our DSR option is the only one we act on; any other options pass untouched. */
+			__u8 opt[NP_DSR_OPT_LEN];
+
+			if (ctx_load(ctx, ETH_HLEN + sizeof(ip), opt, sizeof(opt)) || opt[0] != NP_DSR_OPT_TYPE ||
+			    opt[1] != NP_DSR_OPT_LEN)
+				return -1;
+			__builtin_memcpy(&p->dsr_port, &opt[2], 2);
+			__builtin_memcpy(&p->dsr_addr, &opt[4], 4);
+			p->dsr = 1;
+		} else if (ip.ihl != 5) {
+			return -1;
+		}
 		np_v4_mapped(&p->t.src, ip.saddr);
 		np_v4_mapped(&p->t.dst, ip.daddr);
 		p->t.proto = ip.protocol;
-		p->l4off = ETH_HLEN + sizeof(ip);
+		p->l4off = ETH_HLEN + ip.ihl * 4;
 		p->l3len = bpf_ntohs(ip.tot_len);
 	} else if (eth.h_proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr ip6;
@@ -338,6 +365,116 @@ static __always_inline int np_forward(ctx_t *ctx, const struct np_pkt *p, int lo
 	return ctx_redirect(ctx, fib.ifindex);
 }
 
+/* ---- direct server return (tc only) ---- */
+#if defined(FERRY_CTX_SKB)
+/* The IPv4 header checksum of the hdr_len bytes at hdr (check field zero). */
+static __always_inline __u16 np_ip_csum(void *hdr, __u32 hdr_len)
+{
+	__s64 sum = bpf_csum_diff(0, 0, hdr, hdr_len, 0);
+
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (__u16)~sum;
+}
+
+/* Insert the DSR option after the (option-less) IPv4 header: room is made between L3 and L4, so
+ * the L4 checksum (whose pseudo-header has no length of the IP header) stays valid. */
+static __always_inline int np_dsr_push(ctx_t *ctx, struct np_pkt *p, __be32 frontend, __be16 fport)
+{
+	struct {
+		struct iphdr ip;
+		__u8 opt[NP_DSR_OPT_LEN];
+	} h;
+
+	if (ctx_load(ctx, ETH_HLEN, &h.ip, sizeof(h.ip)))
+		return -1;
+	h.ip.ihl = 7;
+	h.ip.tot_len = bpf_htons(bpf_ntohs(h.ip.tot_len) + NP_DSR_OPT_LEN);
+	h.ip.check = 0;
+	h.opt[0] = NP_DSR_OPT_TYPE;
+	h.opt[1] = NP_DSR_OPT_LEN;
+	__builtin_memcpy(&h.opt[2], &fport, 2);
+	__builtin_memcpy(&h.opt[4], &frontend, 4);
+	h.ip.check = np_ip_csum(&h, sizeof(h));
+	if (bpf_skb_adjust_room(ctx, NP_DSR_OPT_LEN, BPF_ADJ_ROOM_NET, 0) ||
+	    ctx_store(ctx, ETH_HLEN, &h, sizeof(h)))
+		return -1;
+	p->l4off += NP_DSR_OPT_LEN;
+	p->l3len += NP_DSR_OPT_LEN;
+	return 0;
+}
+
+/* Remove the option again on the backend's node, before the stack (and the pod) see it. */
+static __always_inline int np_dsr_pop(ctx_t *ctx, struct np_pkt *p)
+{
+	struct iphdr ip;
+
+	if (ctx_load(ctx, ETH_HLEN, &ip, sizeof(ip)))
+		return -1;
+	ip.ihl = 5;
+	ip.tot_len = bpf_htons(bpf_ntohs(ip.tot_len) - NP_DSR_OPT_LEN);
+	ip.check = 0;
+	ip.check = np_ip_csum(&ip, sizeof(ip));
+	if (bpf_skb_adjust_room(ctx, -NP_DSR_OPT_LEN, BPF_ADJ_ROOM_NET, 0) ||
+	    ctx_store(ctx, ETH_HLEN, &ip, sizeof(ip)))
+		return -1;
+	p->l4off -= NP_DSR_OPT_LEN;
+	p->l3len -= NP_DSR_OPT_LEN;
+	return 0;
+}
+
+/* The backend's node: a DSR packet for a local backend. Remember the frontend for the replies
+ * (np_stage_reply rewrites them on the way out, as for eTP=Local), strip the option, deliver. */
+static __always_inline int np_stage_dsr_backend(ctx_t *ctx, struct np_pkt *p, __u64 now)
+{
+	struct np_nat_entry n, *seen;
+	struct np_tuple reply;
+	__u8 flags = CT_F_DSR | CT_F_LOCAL;
+	int fresh;
+
+	__builtin_memset(&reply, 0, sizeof(reply));
+	reply.src = p->t.dst;
+	reply.sport = p->t.dport;
+	reply.dst = p->t.src;
+	reply.dport = p->t.sport;
+	reply.proto = p->t.proto;
+	seen = bpf_map_lookup_elem(&ferry_np_nat_v1, &reply);
+	fresh = !seen || seen->expires_ns < now;
+	if (fresh) {
+		__builtin_memset(&n, 0, sizeof(n));
+		n.client = p->t.src;
+		np_v4_mapped(&n.frontend, p->dsr_addr);
+		n.client_port = p->t.sport;
+		n.frontend_port = p->dsr_port;
+		n.expires_ns = ct_expiry(now, p->t.proto, p->tcp_flags, &flags);
+		n.flags = flags;
+		if (bpf_map_update_elem(&ferry_np_nat_v1, &reply, &n, BPF_ANY)) {
+			np_count(NP_STAT_CT_CREATE_FAIL);
+			np_event_pkt(ctx, p, FERRY_VERDICT_DROPPED, FERRY_REASON_CT_FULL, 0);
+			return CTX_DROP;
+		}
+	} else {
+		flags = seen->flags;
+		seen->expires_ns = ct_expiry(now, p->t.proto, p->tcp_flags, &flags);
+		seen->flags = flags;
+	}
+	if (np_dsr_pop(ctx, p)) {
+		np_count(NP_STAT_DROP_ERROR);
+		np_event_pkt(ctx, p, FERRY_VERDICT_DROPPED, FERRY_REASON_MALFORMED, 0);
+		return CTX_DROP;
+	}
+	np_count(NP_STAT_DSR_BACKEND);
+	if (fresh) {
+		union np_addr frontend;
+
+		np_v4_mapped(&frontend, p->dsr_addr);
+		np_event(ctx, p->origin, &p->t.src, p->t.sport, &frontend, p->dsr_port, p->t.proto, &p->t.dst,
+			 p->t.dport, FERRY_VERDICT_FORWARDED, FERRY_REASON_NONE, FERRY_CT_NEW, FERRY_NAT_DSR, 0, 0);
+	}
+	return CTX_PASS;
+}
+#endif
+
 /* ---- stages ---- */
 
 /* A reply of a translated flow: from the frontend to the client. */
@@ -407,8 +544,21 @@ static __always_inline int np_translate(ctx_t *ctx, struct np_pkt *p, const stru
 		if (np_set_addr(ctx, p, 0, &s) || np_set_port(ctx, p, 0, nport))
 			return -1;
 	}
+	__be32 frontend = p->t.dst.w[3];
+	__be16 fport = p->t.dport;
+
 	if (np_set_addr(ctx, p, 1, &backend) || np_set_port(ctx, p, 1, bport))
 		return -1;
+#if defined(FERRY_CTX_SKB)
+	if (e->flags & CT_F_DSR) {
+		if (np_dsr_push(ctx, p, frontend, fport))
+			return -1;
+		np_count(NP_STAT_DSR);
+	}
+#else
+	(void)frontend;
+	(void)fport;
+#endif
 	return 0;
 }
 
@@ -420,6 +570,8 @@ static __always_inline int np_stage_ct(ctx_t *ctx, struct np_pkt *p, __u64 now)
 
 	if (!e)
 		return NP_CONTINUE;
+	if (CTX_IS_XDP && (e->flags & CT_F_DSR))
+		return CTX_PASS; /* the option is inserted by tc */
 	flags = e->flags;
 	e->expires_ns = ct_expiry(now, p->t.proto, p->tcp_flags, &flags);
 	e->flags = flags;
@@ -430,7 +582,9 @@ static __always_inline int np_stage_ct(ctx_t *ctx, struct np_pkt *p, __u64 now)
 	if (copy.packets == 2)
 		np_event(ctx, p->origin, &p->t.src, p->t.sport, &p->t.dst, p->t.dport, p->t.proto, &copy.backend,
 			 copy.backend_port, FERRY_VERDICT_FORWARDED, FERRY_REASON_NONE, FERRY_CT_ESTABLISHED,
-			 FERRY_NAT_DNAT | ((copy.flags & CT_F_SNAT) ? FERRY_NAT_SNAT : 0), copy.service_id,
+			 FERRY_NAT_DNAT | ((copy.flags & CT_F_SNAT) ? FERRY_NAT_SNAT : 0) |
+				 ((copy.flags & CT_F_DSR) ? FERRY_NAT_DSR : 0),
+			 copy.service_id,
 			 copy.backend_id);
 	if (np_translate(ctx, p, &copy)) {
 		np_count(NP_STAT_DROP_ERROR);
@@ -479,7 +633,7 @@ static __always_inline int np_stage_service(ctx_t *ctx, struct np_pkt *p, __u64 
 	struct np_tuple reply;
 	union np_addr key_addr;
 	__u32 id = 0;
-	int snat, by_maglev;
+	int snat, dsr, by_maglev;
 
 	if (np_frontend(p, &svc, &key_addr))
 		return NP_CONTINUE;
@@ -513,13 +667,16 @@ static __always_inline int np_stage_service(ctx_t *ctx, struct np_pkt *p, __u64 
 		return CTX_DROP;
 	}
 
-	snat = !be.local;
+	dsr = cfg_dsr && !be.local && !p->v6;
+	if (dsr && CTX_IS_XDP)
+		return CTX_PASS; /* tc picks again and inserts the option */
+	snat = !be.local && !dsr;
 	__builtin_memset(&e, 0, sizeof(e));
 	e.backend = be.addr;
 	e.backend_port = be.port;
 	e.backend_id = id;
 	e.service_id = svc.service_id;
-	e.flags = (snat ? CT_F_SNAT : 0) | (be.local ? CT_F_LOCAL : 0);
+	e.flags = (snat ? CT_F_SNAT : 0) | (be.local ? CT_F_LOCAL : 0) | (dsr ? CT_F_DSR : 0);
 	e.created_ns = now;
 	e.expires_ns = ct_expiry(now, p->t.proto, p->tcp_flags, &e.flags);
 	e.packets = 1;
@@ -542,7 +699,8 @@ static __always_inline int np_stage_service(ctx_t *ctx, struct np_pkt *p, __u64 
 		reply.dst = p->t.src;
 		reply.dport = p->t.sport;
 	}
-	e.nat_port = nat_insert(&reply, &n, snat);
+	/* DSR replies never come back here: no reply entry. */
+	e.nat_port = dsr ? 1 : nat_insert(&reply, &n, snat);
 	if (!e.nat_port) {
 		np_count(snat ? NP_STAT_DROP_SNAT_PORTS : NP_STAT_CT_CREATE_FAIL);
 		np_event_pkt(ctx, p, FERRY_VERDICT_DROPPED,
@@ -562,7 +720,9 @@ static __always_inline int np_stage_service(ctx_t *ctx, struct np_pkt *p, __u64 
 		np_count(NP_STAT_SNAT);
 	np_event(ctx, p->origin, &p->t.src, p->t.sport, &p->t.dst, p->t.dport, p->t.proto, &e.backend,
 		 e.backend_port, FERRY_VERDICT_FORWARDED, FERRY_REASON_NONE, FERRY_CT_NEW,
-		 FERRY_NAT_DNAT | (snat ? FERRY_NAT_SNAT : 0) | (by_maglev ? FERRY_EV_F_MAGLEV : 0), svc.service_id,
+		 FERRY_NAT_DNAT | (snat ? FERRY_NAT_SNAT : 0) | (dsr ? FERRY_NAT_DSR : 0) |
+			 (by_maglev ? FERRY_EV_F_MAGLEV : 0),
+		 svc.service_id,
 		 id);
 	if (np_translate(ctx, p, &e)) {
 		np_count(NP_STAT_DROP_ERROR);

@@ -74,6 +74,13 @@ static __always_inline int np_ingress(ctx_t *ctx)
 		return CTX_PASS;
 	}
 	p.origin = NP_ORIGIN_IN;
+	if (p.dsr) {
+#if defined(FERRY_CTX_SKB)
+		return np_stage_dsr_backend(ctx, &p, bpf_ktime_get_ns());
+#else
+		return CTX_PASS; /* tc strips the option */
+#endif
+	}
 	if (np_is_icmp_error(&p))
 		return np_tail(ctx, &p, NP_TAIL_ICMP);
 	if (p.t.proto != IPPROTO_TCP && p.t.proto != IPPROTO_UDP) {
@@ -105,6 +112,8 @@ static __always_inline int np_egress(ctx_t *ctx)
 	if (np_parse(ctx, &p))
 		return CTX_PASS;
 	p.origin = FERRY_ORIGIN_TC_EGRESS;
+	if (p.dsr)
+		return CTX_PASS; /* forwarded towards the backend's node */
 	if (np_is_icmp_error(&p))
 		return np_tail(ctx, &p, NP_TAIL_ICMP);
 	if (p.t.proto != IPPROTO_TCP && p.t.proto != IPPROTO_UDP)

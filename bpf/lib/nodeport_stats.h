@@ -24,7 +24,8 @@ enum np_stat {
 	NP_STAT_DROP_ERROR = 15,       /* a helper failed while rewriting (packet too short …) */
 	NP_STAT_CT_CREATE_FAIL = 16,   /* conntrack insert failed */
 	NP_STAT_REDIRECT = 17,     /* forwarded by FIB lookup + redirect instead of the stack */
-	NP_STAT_DSR = 18,          /* reserved: DSR encapsulation */
+	NP_STAT_DSR = 18,          /* packets sent to a remote backend with the DSR option */
+	NP_STAT_DSR_BACKEND = 19,  /* DSR packets received for a local backend (option stripped) */
 	NP_STAT_MAX = 24,
 };
 

@@ -26,7 +26,15 @@ export interface NodeportConfig {
    * `fib` does so for every packet (fastest; skips netfilter).
    */
   readonly forwarding?: 'stack' | 'fib-reply' | 'fib';
+  /**
+   * How IPv4 flows reach a backend on another node (cfg_dsr): `snat` (default) rewrites the source
+   * to this node so replies come back through it; `dsr` keeps the client address and adds an IPv4
+   * option naming the frontend, so the backend's node answers the client directly.
+   */
+  readonly mode?: NodeportMode;
 }
+
+export type NodeportMode = 'snat' | 'dsr';
 
 function u32(v: number): Buffer {
   const b = Buffer.alloc(4);
@@ -67,5 +75,6 @@ export function nodeportConstants(c: NodeportConfig): Record<string, Buffer> {
     cfg_ct_tcp_close_timeout: u32(c.tcpCloseTimeoutSeconds ?? 10),
     cfg_ct_udp_timeout: u32(c.udpTimeoutSeconds ?? 60),
     cfg_fib_redirect: Buffer.from([{ stack: 0, 'fib-reply': 1, fib: 2 }[c.forwarding ?? 'fib-reply']]),
+    cfg_dsr: Buffer.from([c.mode === 'dsr' ? 1 : 0]),
   };
 }

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BpfMap, BpfObject, detachTc, detachXdp, ifindexOf } from '../bpf/index.ts';
 import type { MapLike } from '../service-writer.ts';
-import { nodeportConstants, type XdpMode } from './config.ts';
+import { nodeportConstants, type NodeportMode, type XdpMode } from './config.ts';
 import { MAP_CT, MAP_MAGLEV, MAP_NAT, MAP_SRC_RANGES } from './maps.ts';
 import { NODEPORT_PROGRAMS } from './index.ts';
 
@@ -23,11 +23,15 @@ export interface NodeportInstallOptions {
   readonly interfaces: readonly string[];
   readonly nodeAddresses: readonly string[];
   readonly xdp: XdpMode;
+  /** snat (default) or dsr for IPv4 flows to remote backends. */
+  readonly mode?: NodeportMode;
 }
 
 interface Record {
   readonly interfaces: readonly string[];
   readonly xdp: XdpMode;
+  /** tc ingress attached (absent in records of older agents: then exactly when XDP is off). */
+  readonly tcIngress?: boolean;
 }
 
 export class NodeportDatapath {
@@ -40,7 +44,10 @@ export class NodeportDatapath {
   }
 
   static install(options: NodeportInstallOptions): NodeportDatapath {
-    const constants = nodeportConstants({ nodeAddresses: options.nodeAddresses });
+    const constants = nodeportConstants({
+      nodeAddresses: options.nodeAddresses,
+      ...(options.mode ? { mode: options.mode } : {}),
+    });
     const load = (file: string): BpfObject => {
       const obj = BpfObject.open(objectPath(file), { pinRoot: options.pinDir });
       for (const [name, value] of Object.entries(constants)) obj.setConstant(name, value);
@@ -60,10 +67,13 @@ export class NodeportDatapath {
       for (const ifname of options.interfaces) {
         const ifindex = ifindexOf(ifname);
         objects[0]!.program(NODEPORT_PROGRAMS.tcEgress).attachTc(ifindex, 'egress', { replace: true });
-        if (options.xdp === 'off') objects[0]!.program(NODEPORT_PROGRAMS.tcIngress).attachTc(ifindex, 'ingress', { replace: true });
-        else objects[1]!.program(NODEPORT_PROGRAMS.xdp).attachXdp(ifindex, options.xdp);
+        // With XDP, tc ingress is needed only for DSR: XDP cannot insert or strip the option and
+        // passes those flows on to tc.
+        if (options.xdp === 'off' || options.mode === 'dsr')
+          objects[0]!.program(NODEPORT_PROGRAMS.tcIngress).attachTc(ifindex, 'ingress', { replace: true });
+        if (options.xdp !== 'off') objects[1]!.program(NODEPORT_PROGRAMS.xdp).attachXdp(ifindex, options.xdp);
       }
-      const record: Record = { interfaces: options.interfaces, xdp: options.xdp };
+      const record: Record = { interfaces: options.interfaces, xdp: options.xdp, tcIngress: options.xdp === 'off' || options.mode === 'dsr' };
       fs.writeFileSync(path.join(options.recordDir, RECORD), JSON.stringify(record));
       return new NodeportDatapath(objects, options.interfaces);
     } catch (error) {
@@ -98,8 +108,8 @@ export class NodeportDatapath {
         continue; // the interface is gone, and its filters with it
       }
       detachTc(ifindex, 'egress');
-      if (record.xdp === 'off') detachTc(ifindex, 'ingress');
-      else detachXdp(ifindex, record.xdp);
+      if (record.tcIngress ?? record.xdp === 'off') detachTc(ifindex, 'ingress');
+      if (record.xdp !== 'off') detachXdp(ifindex, record.xdp);
       removed++;
     }
     fs.rmSync(file);

@@ -30,6 +30,7 @@ export const NP_STAT_NAMES = [
   'ct_create_fail',
   'redirect',
   'dsr',
+  'dsr_backend',
 ] as const;
 export type NpStat = (typeof NP_STAT_NAMES)[number];
 

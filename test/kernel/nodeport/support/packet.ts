@@ -177,7 +177,7 @@ function parseL3(b: Buffer, quoted: boolean): Omit<Parsed, 'ethDst' | 'ethSrc'> 
   const l4 = b.subarray(hl, quoted ? b.length : v6 ? 40 + b.readUInt16BE(4) : b.readUInt16BE(2));
   const proto: L4 | number =
     protoNum === 6 ? 'tcp' : protoNum === 17 ? 'udp' : protoNum === 1 || protoNum === 58 ? 'icmp' : protoNum;
-  let ok = v6 || checksum(b.subarray(0, 20)) === 0;
+  let ok = v6 || checksum(b.subarray(0, hl)) === 0;
   if (!quoted) {
     if (proto === 'tcp' || (proto === 'udp' && l4.readUInt16BE(6) !== 0) || (proto === 'icmp' && v6))
       ok &&= checksum(l4, pseudo(src, dst, protoNum, l4.length)) === 0;
