@@ -179,9 +179,12 @@ function kubeProxyRules(nodePort: number, backend: string, backendPort: number, 
 // Three nodes, one datapath each, every NodePort to the node's own pod, so the paths can be
 // measured interleaved round after round (this machine is shared; medians of ROUNDS rounds).
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
-const lab = await createLab({ nodes: 3, podsPerNode: 1 });
+// kube-proxy's iptables mode matches KUBE-SERVICES rule by rule for every new connection, so its
+// cost grows with the number of Services; node 4 carries the same ruleset at cluster scale.
+const LARGE = Number(process.env.LARGE_SERVICES ?? 10000);
+const lab = await createLab({ nodes: 4, podsPerNode: 1 });
 try {
-  const [nIpt, nTc, nXdp] = [lab.node(1), lab.node(2), lab.node(3)];
+  const [nIpt, nTc, nXdp, nIptLarge] = [lab.node(1), lab.node(2), lab.node(3), lab.node(4)];
   for (const pod of lab.pods) await lab.startEchoServer(pod, { udp: [], http: [] });
   await lab.addClientRoute(nIpt.podCidrV4, 1);
   const podOf = (n: typeof nIpt): string => lab.podsOn(n)[0]!.ipv4;
@@ -194,6 +197,10 @@ try {
   );
   const ipt = await lab.exec(nIpt, ['iptables-restore', '--noflush'], { input: rules });
   if (ipt.code !== 0) throw new Error(`iptables-restore: ${ipt.stderr}`);
+  const large = await lab.exec(nIptLarge, ['iptables-restore', '--noflush'], {
+    input: kubeProxyRules(30080, podOf(nIptLarge), ECHO_PORTS.tcp, LARGE),
+  });
+  if (large.code !== 0) throw new Error(`iptables-restore (${LARGE} services): ${large.stderr}`);
 
   const attach = async (node: typeof nIpt, xdp: string): Promise<void> => {
     const r = await lab.exec(node, [
@@ -231,6 +238,7 @@ try {
   const paths: Array<[string, string, number]> = [
     ['direct', podOf(nIpt), ECHO_PORTS.tcp],
     ['iptables', nIpt.externalIpv4, 30080],
+    [`iptables ${LARGE / 1000}k`, nIptLarge.externalIpv4, 30080],
     [`xdp (${xdpMode})`, nXdp.externalIpv4, 30080],
     ['tc', nTc.externalIpv4, 30080],
   ];
@@ -266,6 +274,12 @@ try {
         )} ${ratio(f.cps, base.cps).padStart(6)} ${f.cpuUsPerReq.toFixed(1).padStart(11)} ${String(f.errors).padStart(7)}`,
     );
   }
+  const xdp = results.get(`xdp (${xdpMode})`)!;
+  const big = results.get(`iptables ${LARGE / 1000}k`)!;
+  console.log(
+    `iptables rules: ${Number(process.env.FILLER_SERVICES ?? 500)} services ('iptables') and ${LARGE} ('iptables ${LARGE / 1000}k'); ` +
+      `XDP vs iptables ${LARGE / 1000}k: req/s ${ratio(xdp.rps, big.rps)}, new conn/s ${ratio(xdp.cps, big.cps)} (goal 3x)`,
+  );
 } finally {
   await lab.down();
 }
