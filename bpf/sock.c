@@ -5,16 +5,16 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 SEC("cgroup/connect4")
-int ferry_connect4(struct bpf_sock_addr *ctx) { return sock_xlate_fwd(ctx, 0); }
+int ferry_connect4(struct bpf_sock_addr *ctx) { return sock_xlate_fwd(ctx, 0, FERRY_ORIGIN_CONNECT); }
 
 SEC("cgroup/connect6")
-int ferry_connect6(struct bpf_sock_addr *ctx) { return sock_xlate_fwd(ctx, 1); }
+int ferry_connect6(struct bpf_sock_addr *ctx) { return sock_xlate_fwd(ctx, 1, FERRY_ORIGIN_CONNECT); }
 
 SEC("cgroup/sendmsg4")
-int ferry_sendmsg4(struct bpf_sock_addr *ctx) { return sock_xlate_fwd(ctx, 0); }
+int ferry_sendmsg4(struct bpf_sock_addr *ctx) { return sock_xlate_fwd(ctx, 0, FERRY_ORIGIN_SENDMSG); }
 
 SEC("cgroup/sendmsg6")
-int ferry_sendmsg6(struct bpf_sock_addr *ctx) { return sock_xlate_fwd(ctx, 1); }
+int ferry_sendmsg6(struct bpf_sock_addr *ctx) { return sock_xlate_fwd(ctx, 1, FERRY_ORIGIN_SENDMSG); }
 
 SEC("cgroup/recvmsg4")
 int ferry_recvmsg4(struct bpf_sock_addr *ctx) { return sock_xlate_rev(ctx, 0); }
@@ -29,7 +29,7 @@ SEC("cgroup/getpeername6")
 int ferry_getpeername6(struct bpf_sock_addr *ctx) { return sock_xlate_rev(ctx, 1); }
 
 SEC("cgroup/bind4")
-int ferry_bind4(struct bpf_sock_addr *ctx) { return sock_bind_check(ctx); }
+int ferry_bind4(struct bpf_sock_addr *ctx) { return sock_bind_check(ctx, 0); }
 
 SEC("cgroup/bind6")
-int ferry_bind6(struct bpf_sock_addr *ctx) { return sock_bind_check(ctx); }
+int ferry_bind6(struct bpf_sock_addr *ctx) { return sock_bind_check(ctx, 1); }

@@ -175,7 +175,7 @@ static __always_inline int ferry_ev_admit(__u8 verdict)
 	struct ferry_events_config *cfg = bpf_map_lookup_elem(&ferry_events_config_v1, &zero);
 	struct ferry_events_bucket *b = bpf_map_lookup_elem(&ferry_events_bucket_v1, &zero);
 	__u32 mask = 0xffffffff, sample = 1, rate = FERRY_EV_DEFAULT_RATE, burst = FERRY_EV_DEFAULT_BURST;
-	__u64 now, add;
+	__u64 now, elapsed, secs, add;
 
 	if (!b)
 		return 0;
@@ -200,7 +200,14 @@ static __always_inline int ferry_ev_admit(__u8 verdict)
 	if (!rate)
 		return 1;
 	now = bpf_ktime_get_boot_ns();
-	add = (now - b->last_ns) * rate / 1000000000ULL;
+	/* Whole seconds and the rest apart: elapsed * rate overflows 64 bits after a long idle (or on
+	 * the first event, last_ns == 0, once the machine has been up ~10 days at the default rate). */
+	elapsed = now - b->last_ns;
+	secs = elapsed / 1000000000ULL;
+	if (secs > burst / rate)
+		add = burst;
+	else
+		add = secs * rate + (elapsed % 1000000000ULL) * rate / 1000000000ULL;
 	if (add) {
 		b->tokens += add;
 		if (b->tokens > burst)
@@ -234,8 +241,17 @@ static __always_inline struct ferry_event *ferry_ev_begin(__u8 origin, __u8 verd
 	return ev;
 }
 
+/* Wake the reader only once a batch has piled up: the default (a wake-up whenever the reader has
+ * caught up, i.e. per event when traffic is light) cost the socket layer ~10 % of a connect() on a
+ * 2-core node. The agent also drains the ring on a short timer, so a lone event waits that long. */
+#ifndef FERRY_EVENTS_WAKEUP_BYTES
+#define FERRY_EVENTS_WAKEUP_BYTES (64 * sizeof(struct ferry_event))
+#endif
+
 static __always_inline void ferry_ev_submit(struct ferry_event *ev)
 {
-	bpf_ringbuf_submit(ev, 0);
+	__u64 pending = bpf_ringbuf_query(&ferry_events_v1, BPF_RB_AVAIL_DATA);
+
+	bpf_ringbuf_submit(ev, pending >= FERRY_EVENTS_WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 	ferry_ev_count(FERRY_EV_EMITTED);
 }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include "lb.h"
+#include "events.h"
 
 #define EPERM 1
 #define ECONNREFUSED 111
@@ -147,6 +148,85 @@ static __always_inline __u8 sock_protocol(struct bpf_sock_addr *ctx)
 	return ctx->type == SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP;
 }
 
+/* The network-namespace inode of the calling task: what the agent can map to a pod (it stats the
+ * netns path the CNI recorded). CO-RE walk of a trusted task pointer; a task without an nsproxy
+ * (exiting) reads as 0 through the verifier's fault-safe load. */
+static __always_inline __u32 sock_netns_inum(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct nsproxy *nsproxy = task->nsproxy;
+
+	if (!nsproxy)
+		return 0;
+	return nsproxy->net_ns->ns.inum;
+}
+
+/* The client's source, as far as the socket layer knows it before a packet exists: an explicit
+ * sendmsg source (IP_PKTINFO) first, else whatever the socket is bound to (often nothing yet). */
+static __always_inline void sock_event_src(struct bpf_sock_addr *ctx, int v6, __u8 origin, struct ferry_event *ev)
+{
+	struct bpf_sock *sk = ctx->sk;
+	__u32 w[4];
+
+	if (origin == FERRY_ORIGIN_SENDMSG) {
+		if (v6) {
+			w[0] = ctx->msg_src_ip6[0];
+			w[1] = ctx->msg_src_ip6[1];
+			w[2] = ctx->msg_src_ip6[2];
+			w[3] = ctx->msg_src_ip6[3];
+			if (w[0] | w[1] | w[2] | w[3]) {
+				__builtin_memcpy(ev->src, w, 16);
+				goto port;
+			}
+		} else if (ctx->msg_src_ip4) {
+			lb_v4_mapped(ev->src, ctx->msg_src_ip4);
+			goto port;
+		}
+	}
+	if (!sk)
+		return;
+	if (v6) {
+		w[0] = sk->src_ip6[0];
+		w[1] = sk->src_ip6[1];
+		w[2] = sk->src_ip6[2];
+		w[3] = sk->src_ip6[3];
+		if (w[0] | w[1] | w[2] | w[3])
+			__builtin_memcpy(ev->src, w, 16);
+	} else if (sk->src_ip4) {
+		lb_v4_mapped(ev->src, sk->src_ip4);
+	}
+port:
+	if (sk)
+		ev->src_port = bpf_htons((__u16)sk->src_port); /* bpf_sock keeps it in host order */
+}
+
+/* One event for one socket-layer decision; the counters were bumped by the caller already. */
+static __always_inline void sock_event(struct bpf_sock_addr *ctx, int v6, __u8 origin, __u8 verdict, __u8 reason,
+				       const struct lb_service_key *frontend, __u32 service_id,
+				       const struct lb_backend *backend, __u32 backend_id, __u8 flags)
+{
+	struct ferry_event *ev = ferry_ev_begin(origin, verdict, reason);
+
+	if (!ev)
+		return;
+	ev->sock_cookie = bpf_get_socket_cookie(ctx);
+	ev->cgroup_id = bpf_get_current_cgroup_id();
+	ev->netns_cookie = bpf_get_netns_cookie(ctx);
+	ev->netns_inum = sock_netns_inum();
+	sock_event_src(ctx, v6, origin, ev);
+	__builtin_memcpy(ev->dst, frontend->address, 16);
+	ev->dst_port = frontend->port;
+	ev->protocol = frontend->protocol;
+	ev->service_id = service_id;
+	ev->backend_id = backend_id;
+	ev->flags = flags;
+	if (backend) {
+		__builtin_memcpy(ev->xlated, backend->address, 16);
+		ev->xlated_port = backend->port;
+	}
+	ferry_ev_submit(ev);
+}
+
 /* Is backend `id` still in the frontend's set? Backends are shared between services, so its mere
  * existence in ferry_backends_v1 says nothing: look in the frontend's own slots, at the hint first.
  * Returns the slot, or 0. */
@@ -173,9 +253,10 @@ static __always_inline __u16 sock_affinity_member(struct lb_service_key *key, co
 	return 0;
 }
 
-/* Picks a backend for the frontend `master` under `key`; returns it and its id, or 0. */
+/* Picks a backend for the frontend `master` under `key`; returns it and its id, or 0. *flags gets
+ * FERRY_EV_F_AFFINITY when sessionAffinity chose it. */
 static __always_inline struct lb_backend *sock_pick(struct bpf_sock_addr *ctx, struct lb_service_key *key,
-						     const struct lb_service *master, __u32 *id)
+						     const struct lb_service *master, __u32 *id, __u8 *flags)
 {
 	struct affinity_key akey = {};
 	struct affinity *seen;
@@ -197,6 +278,7 @@ static __always_inline struct lb_backend *sock_pick(struct bpf_sock_addr *ctx, s
 				seen->last_used_ns = now;
 				seen->slot = slot;
 				sock_count(SOCK_AFFINITY_HIT);
+				*flags |= FERRY_EV_F_AFFINITY;
 				return backend;
 			}
 		}
@@ -211,8 +293,9 @@ static __always_inline struct lb_backend *sock_pick(struct bpf_sock_addr *ctx, s
 	return backend;
 }
 
-/* connect() and unconnected sendmsg(): translate a frontend to a backend. */
-static __always_inline int sock_xlate_fwd(struct bpf_sock_addr *ctx, int v6)
+/* connect() and unconnected sendmsg(): translate a frontend to a backend. `origin` is a constant
+ * per entry point, so the sendmsg-only context fields vanish from the connect programs. */
+static __always_inline int sock_xlate_fwd(struct bpf_sock_addr *ctx, int v6, __u8 origin)
 {
 	struct lb_service_key key;
 	struct lb_service *entry;
@@ -223,6 +306,7 @@ static __always_inline int sock_xlate_fwd(struct bpf_sock_addr *ctx, int v6)
 	__u8 dst[16];
 	__be16 port = (__be16)ctx->user_port;
 	__u32 id = 0;
+	__u8 flags = 0;
 
 	sock_dst(ctx, v6, dst);
 	lb_key(&key, dst, port, sock_protocol(ctx), LB_SCOPE_INTERNAL, 0);
@@ -232,18 +316,24 @@ static __always_inline int sock_xlate_fwd(struct bpf_sock_addr *ctx, int v6)
 	master = *entry;
 	if ((master.flags & LB_SVC_F_REJECT) || (!(master.flags & LB_SVC_F_DROP) && master.count == 0)) {
 		sock_count(SOCK_REJECT_NO_BACKEND);
+		sock_event(ctx, v6, origin, FERRY_VERDICT_REJECTED, FERRY_REASON_NO_BACKEND, &key, master.service_id,
+			   0, 0, 0);
 		bpf_set_retval(-ECONNREFUSED);
 		return SYS_REJECT;
 	}
 	if (master.flags & LB_SVC_F_DROP || master.count == 0) {
 		/* kube-proxy drops here and the client waits for a timeout; failing at once is kinder. */
 		sock_count(SOCK_DROP_POLICY);
+		sock_event(ctx, v6, origin, FERRY_VERDICT_DROPPED, FERRY_REASON_NO_LOCAL_BACKEND, &key,
+			   master.service_id, 0, 0, 0);
 		bpf_set_retval(-EHOSTUNREACH);
 		return SYS_REJECT;
 	}
-	backend = sock_pick(ctx, &key, &master, &id);
+	backend = sock_pick(ctx, &key, &master, &id, &flags);
 	if (!backend) {
 		sock_count(SOCK_DROP_MISSING_BACKEND);
+		sock_event(ctx, v6, origin, FERRY_VERDICT_DROPPED, FERRY_REASON_BACKEND_MISSING, &key,
+			   master.service_id, 0, id, flags);
 		bpf_set_retval(-EHOSTUNREACH);
 		return SYS_REJECT;
 	}
@@ -251,6 +341,8 @@ static __always_inline int sock_xlate_fwd(struct bpf_sock_addr *ctx, int v6)
 	 * store; an IPv4 socket cannot reach an IPv6 backend (the model never mixes families). */
 	if (!v6 && !lb_is_v4_mapped(backend->address)) {
 		sock_count(SOCK_DROP_MISSING_BACKEND);
+		sock_event(ctx, v6, origin, FERRY_VERDICT_DROPPED, FERRY_REASON_FAMILY_MISMATCH, &key,
+			   master.service_id, backend, id, flags);
 		bpf_set_retval(-EHOSTUNREACH);
 		return SYS_REJECT;
 	}
@@ -264,6 +356,8 @@ static __always_inline int sock_xlate_fwd(struct bpf_sock_addr *ctx, int v6)
 		sock_count(SOCK_REVNAT_UPDATE_FAIL);
 	sock_set_dst(ctx, v6, backend->address, backend->port);
 	sock_count(SOCK_TRANSLATED);
+	sock_event(ctx, v6, origin, FERRY_VERDICT_TRANSLATED, FERRY_REASON_NONE, &key, master.service_id, backend, id,
+		   flags);
 	return SYS_PROCEED;
 }
 
@@ -287,9 +381,11 @@ static __always_inline int sock_xlate_rev(struct bpf_sock_addr *ctx, int v6)
 }
 
 /* bind(): a local socket must not take a port that NodePorts own on this node. */
-static __always_inline int sock_bind_check(struct bpf_sock_addr *ctx)
+static __always_inline int sock_bind_check(struct bpf_sock_addr *ctx, int v6)
 {
 	struct nodeport_key key = {};
+	struct lb_service_key bound;
+	__u8 address[16];
 
 	key.port = (__be16)ctx->user_port;
 	if (key.port == 0)
@@ -298,6 +394,11 @@ static __always_inline int sock_bind_check(struct bpf_sock_addr *ctx)
 	if (!bpf_map_lookup_elem(&ferry_nodeports_v1, &key))
 		return SYS_PROCEED;
 	sock_count(SOCK_BIND_REFUSED);
+	/* The event's destination is the address:port the socket asked to bind. */
+	sock_dst(ctx, v6, address);
+	lb_key(&bound, address, key.port, key.protocol, LB_SCOPE_INTERNAL, 0);
+	sock_event(ctx, v6, FERRY_ORIGIN_BIND, FERRY_VERDICT_DROPPED, FERRY_REASON_NODEPORT_RESERVED, &bound, 0, 0, 0,
+		   0);
 	bpf_set_retval(-EADDRINUSE);
 	return SYS_REJECT;
 }

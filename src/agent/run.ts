@@ -13,9 +13,12 @@ import { NodeportDatapath } from '../datapath/nodeport/install.ts';
 import { NodeportEdgeWriter } from '../datapath/nodeport/edge-writer.ts';
 import { HealthServer } from '../datapath/nodeport/health-server.ts';
 import { sweepExpired } from '../datapath/nodeport/conntrack.ts';
-import type { XdpMode } from '../datapath/nodeport/config.ts';
+import type { NodeportMode, XdpMode } from '../datapath/nodeport/config.ts';
 import { canonicalIp } from '../common/ip.ts';
 import { Agent, type SyncRecord } from './agent.ts';
+import { NodeRoutes, type PodRoutingMode } from './node-routes.ts';
+import { CniConfigWriter } from './cni-config.ts';
+import { startAgentObserver, DEFAULT_EVENTS, type AgentEventsOptions } from '../observe/agent-observer.ts';
 
 export interface AgentRunOptions {
   readonly source: 'standalone' | 'kubernetes';
@@ -33,6 +36,14 @@ export interface AgentRunOptions {
   /** Interfaces for north-south (NodePort, LoadBalancer, externalIPs): 'auto' = those holding node addresses; [] = off. */
   readonly nodeportInterfaces: readonly string[] | 'auto';
   readonly xdp: XdpMode;
+  /** snat (default) or dsr for north-south IPv4 flows to remote backends. */
+  readonly nodeportMode?: NodeportMode;
+  /** Routes to other nodes' pod CIDRs, kept in step with the Node objects (default off). */
+  readonly podRoutes?: PodRoutingMode;
+  /** Where to write the node's CNI conflist from its Node's pod CIDRs (off when undefined). */
+  readonly cniConfDir?: string;
+  /** Flow events and the observe API (`ferry observe`). */
+  readonly events?: AgentEventsOptions;
 }
 
 export const STATUS_FILE = 'status.json';
@@ -58,12 +69,22 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
   const datapath = SocketLbDatapath.install({ pinDir: options.pinDir, cgroup: options.cgroup, sizes: options.sizes });
   log.info({ ...datapath.report, pinDir: options.pinDir, cgroup: options.cgroup }, 'socket LB installed');
   const writer = new ServiceWriter(datapath.maps());
+  const observe = await startAgentObserver({
+    node: options.nodeName,
+    pinDir: options.pinDir,
+    runDir: options.runDir,
+    events: options.events ?? DEFAULT_EVENTS,
+    programmed: () => writer.programmed(),
+    frontends: () => agent.model().table().frontends,
+    pods: () => (source instanceof ManifestSource ? source.pods() : []),
+    log,
+  });
   let source: Closable & { status(): unknown } = { close: () => {}, status: () => ({}) };
   const writeStatus = (): void => {
     writeAtomic(
       statusPath,
       JSON.stringify(
-        { node: options.nodeName, pid: process.pid, pinDir: options.pinDir, cgroup: options.cgroup, source: options.source, agent: agent.status(), sourceStatus: source.status(), updatedAt: Date.now() },
+        { node: options.nodeName, pid: process.pid, pinDir: options.pinDir, cgroup: options.cgroup, source: options.source, agent: agent.status(), sourceStatus: source.status(), ...(routes ? { podRoutes: routes.status() } : {}), updatedAt: Date.now() },
         null,
         2,
       ),
@@ -82,6 +103,12 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
     },
   });
 
+  const routes =
+    options.podRoutes === undefined || options.podRoutes === 'off'
+      ? undefined
+      : new NodeRoutes({ self: options.nodeName, mode: options.podRoutes, log });
+  const cniConfig =
+    options.cniConfDir === undefined ? undefined : new CniConfigWriter({ self: options.nodeName, confDir: options.cniConfDir, log });
   let northSouth: { afterSync(): void; close(): Promise<void> } | undefined;
   let ready: Promise<void>;
   if (options.source === 'kubernetes') {
@@ -89,14 +116,24 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
       nodeName: options.nodeName,
       ...(options.kubeconfig ? { kubeconfig: options.kubeconfig } : {}),
       ...(options.server ? { server: options.server } : {}),
-      onChange: (change) => agent.onChange(change),
+      onChange: (change) => {
+        agent.onChange(change);
+        observe.onChange(change);
+        routes?.onChange(change);
+        cniConfig?.onChange(change);
+      },
     });
     source = kube;
     ready = kube.ready;
   } else {
     const manifests = ManifestSource.open(options.manifests, {
       stateDir: options.stateDir,
-      onChange: (change) => agent.onChange(change),
+      onChange: (change) => {
+        agent.onChange(change);
+        observe.onChange(change);
+        routes?.onChange(change);
+        cniConfig?.onChange(change);
+      },
     });
     source = manifests;
     ready = manifests.initialListDone;
@@ -133,6 +170,8 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
   await agent.stop();
   await northSouth?.close();
   await source.close();
+  await routes?.close();
+  await observe.close();
   datapath.close();
   fs.rmSync(readyPath, { force: true });
 }
@@ -148,10 +187,10 @@ function interfacesHolding(addresses: readonly string[]): string[] {
 function installNorthSouth(options: AgentRunOptions, agent: Agent, writer: ServiceWriter, log: ReturnType<typeof logger>): { afterSync(): void; close(): Promise<void> } {
   const nodeAddresses = agent.model().node.addresses;
   const interfaces = options.nodeportInterfaces === 'auto' ? interfacesHolding(nodeAddresses) : options.nodeportInterfaces;
-  const datapath = NodeportDatapath.install({ pinDir: options.pinDir, recordDir: options.runDir, interfaces, nodeAddresses, xdp: options.xdp });
+  const datapath = NodeportDatapath.install({ pinDir: options.pinDir, recordDir: options.runDir, interfaces, nodeAddresses, xdp: options.xdp, ...(options.nodeportMode ? { mode: options.nodeportMode } : {}) });
   const edge = new NodeportEdgeWriter(datapath.edgeMaps());
   const health = new HealthServer({ proxyHealthy: () => agent.ready });
-  log.info({ interfaces, xdp: options.xdp }, 'north-south installed');
+  log.info({ interfaces, xdp: options.xdp, mode: options.nodeportMode ?? 'snat' }, 'north-south installed');
   // Conntrack and NAT entries expire by timestamp on lookup; the sweep frees the ones no packet
   // will look up again (the LRU would evict them only under pressure, losing live flows first).
   const { ct, nat } = datapath.conntrackMaps();

@@ -8,6 +8,8 @@ import { ServiceWriter } from '../datapath/service-writer.ts';
 import { SVC_F_DROP, SVC_F_REJECT } from '../datapath/lb-codec.ts';
 import { STATUS_FILE } from '../agent/run.ts';
 import type { AgentStatus } from '../agent/agent.ts';
+import { pinnedCounters } from '../observe/control.ts';
+import type { EventCounters } from '../observe/codec.ts';
 
 export interface ServiceRow {
   readonly id: number;
@@ -52,6 +54,8 @@ export interface StatusReport {
   readonly agent: (AgentStatus & { readonly pid?: number; readonly updatedAt?: number }) | undefined;
   /** Problems the source found before the model saw anything (unparsable files, refused allocations). */
   readonly sourceIssues: readonly { readonly object?: string; readonly field?: string; readonly message: string; readonly file?: string }[];
+  /** Flow-event delivery counters (ferry_events_counters_v1), summed over CPUs; absent if not pinned. */
+  readonly events?: EventCounters;
 }
 
 function countEntries(map: BpfMap): number {
@@ -86,6 +90,7 @@ export function collectStatus(pinDir: string, runDir: string): StatusReport {
     agent = { ...raw.agent, pid: raw.pid, updatedAt: raw.updatedAt };
     sourceIssues = raw.sourceStatus?.issues ?? [];
   }
-  return { pinDir, programs: { attached, missing: SOCK_PROGRAMS.filter((p) => !attached.includes(p)) }, maps, agent, sourceIssues };
+  const events = pinnedCounters(pinDir);
+  return { pinDir, programs: { attached, missing: SOCK_PROGRAMS.filter((p) => !attached.includes(p)) }, maps, agent, sourceIssues, ...(events ? { events } : {}) };
 }
 

@@ -6,6 +6,7 @@ import { register as registerDemo } from './commands/demo.ts';
 import { register as registerLab } from './commands/lab.ts';
 import { register as registerService } from './commands/service.ts';
 import { register as registerStatus } from './commands/status.ts';
+import { register as registerObserve } from './commands/observe.ts';
 
 const program = new Command()
   .name('ferry')
@@ -14,6 +15,7 @@ const program = new Command()
 registerAgent(program);
 registerService(program);
 registerStatus(program);
+registerObserve(program);
 registerLab(program);
 registerDemo(program);
 

@@ -32,6 +32,14 @@ function count(flag: string) {
   };
 }
 
+function nonNegative(flag: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${flag}: "${value}" is not a non-negative integer`);
+    return n;
+  };
+}
+
 /** The cgroup2 mount: the default cgroup is its root, as in production. */
 function cgroup2Root(): string {
   const line = fs.readFileSync('/proc/mounts', 'utf8').split('\n').find((l) => l.split(' ')[2] === 'cgroup2');
@@ -60,6 +68,14 @@ export function register(program: Command): void {
     .option('--map-size-backends <n>', 'entries of ferry_backends_v1', count('--map-size-backends'))
     .option('--nodeport-interfaces <list>', "north-south interfaces: 'auto' (those holding node addresses), 'none', or names", 'auto')
     .addOption(new Option('--xdp <mode>', 'XDP for north-south ingress').choices(['off', 'native', 'generic']).default('off'))
+    .addOption(new Option('--events <on|off>', 'flow events for `ferry observe` (per-reason counters run either way)').choices(['on', 'off']).default('on'))
+    .option('--events-rate <n>', 'events per second per CPU before they are counted as rate limited (0 = unlimited)', nonNegative('--events-rate'), 20000)
+    .option('--events-burst <n>', 'per-CPU burst of the events rate limit', count('--events-burst'), 20000)
+    .option('--events-sample <n>', 'keep one in N translations/forwards (drops are never sampled)', count('--events-sample'), 1)
+    .option('--flows-buffer <n>', 'recent flows the agent keeps for `ferry observe --last`', count('--flows-buffer'), 8192)
+    .addOption(new Option('--nodeport-mode <mode>', 'north-south IPv4 flows to a backend on another node: snat (replies return via this node) or dsr (the backend node answers the client directly)').choices(['snat', 'dsr']).default('snat'))
+    .addOption(new Option('--pod-routes <mode>', "routes to other nodes' pod CIDRs from the Node objects: native (nodes share a link), vxlan (overlay), off").choices(['off', 'native', 'vxlan']).default('off'))
+    .option('--cni-conf-dir <dir>', "write this node's CNI network configuration (its Node's pod CIDRs) here, e.g. /etc/cni/net.d")
     .option('--uninstall', 'detach the programs and remove every pin this agent owns, then exit')
     .action(async (o: Record<string, unknown>) => {
       const { runAgent, uninstallAgent } = await import('../../agent/run.ts');
@@ -79,8 +95,18 @@ export function register(program: Command): void {
         ...(o.nodeAddresses ? { nodeAddresses: o.nodeAddresses as string[] } : {}),
         ...(o.nodeportAddresses ? { nodePortAddresses: o.nodeportAddresses as string[] } : {}),
         cgroup: o.cgroup as string,
+        podRoutes: o.podRoutes as 'off' | 'native' | 'vxlan',
+        nodeportMode: o.nodeportMode as 'snat' | 'dsr',
+        ...(o.cniConfDir ? { cniConfDir: o.cniConfDir as string } : {}),
         nodeportInterfaces: o.nodeportInterfaces === 'auto' ? 'auto' : o.nodeportInterfaces === 'none' ? [] : list(o.nodeportInterfaces as string),
         xdp: o.xdp as 'off' | 'native' | 'generic',
+        events: {
+          enabled: o.events === 'on',
+          rate: o.eventsRate as number,
+          burst: o.eventsBurst as number,
+          sample: o.eventsSample as number,
+          buffer: o.flowsBuffer as number,
+        },
         pinDir: o.pinDir as string,
         sizes: {
           ...(o.mapSizeServices ? { services: o.mapSizeServices as number } : {}),

@@ -23,6 +23,8 @@ export function register(program: Command): void {
       const maps = new Table({ head: ['Map', 'Entries', 'Capacity', 'Fill'], style: { head: [], border: [] } });
       for (const m of report.maps) maps.push([m.name, m.entries, m.capacity, `${((100 * m.entries) / m.capacity).toFixed(1)}%`]);
       console.log(maps.toString());
+      const ev = report.events;
+      if (ev) console.log(`Events: ${ev.emitted} emitted, ${ev.lostRingFull} lost (ring full), ${ev.rateLimited} rate limited, ${ev.sampledOut} sampled out, ${ev.filtered} off by config`);
       const a = report.agent;
       if (!a) {
         console.log('Agent: no status file (not running here, or never ran)');

@@ -164,6 +164,12 @@ export const ffi = {
   ),
   vsnprintf: libc.func('int vsnprintf(void *buf, size_t size, const char *fmt, void *ap)'),
   close: libc.func('int close(int fd)'),
+  // Copies a ring-buffer sample into a Node Buffer: ~10x cheaper than koffi.view + Buffer.from.
+  memcpy: libc.func('void *memcpy(void *dst, const void *src, size_t n)'),
+  // A BPF ring buffer read in place (src/observe/ring-reader.ts): no callback per sample.
+  mmap: libc.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, long off)'),
+  munmap: libc.func('int munmap(void *addr, size_t len)'),
+  getpagesize: libc.func('int getpagesize()'),
   open: libc.func('int open(const char *path, int flags)'),
 };
 

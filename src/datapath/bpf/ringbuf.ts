@@ -16,7 +16,9 @@ export class RingBufferReader implements Disposable {
   constructor(map: BpfMap, onSample: (data: Buffer) => void, options: { fallbackMs?: number } = {}) {
     this.#callback = registerSample((_ctx: Pointer, data: Pointer, size: number): number => {
       this.#received++;
-      onSample(Buffer.from(koffi.view(data, size)));
+      const copy = Buffer.allocUnsafe(size);
+      ffi.memcpy(copy, data, size);
+      onSample(copy);
       return 0;
     });
     this.#rb = checkPointer(
