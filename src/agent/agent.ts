@@ -89,8 +89,16 @@ export class Agent {
       this.#reportInvalid();
       return;
     }
-    this.#firstPendingAt ??= performance.now();
+    // kube-proxy's network programming latency starts at the EndpointSlice controller's trigger
+    // time (the Pod or Service change it reacted to), when the slice carries one.
+    const seen = Math.min(performance.now(), triggerTime(change) ?? Infinity);
+    this.#firstPendingAt = this.#firstPendingAt === undefined ? seen : Math.min(this.#firstPendingAt, seen);
     if (this.#adopted) this.#runner.request();
+  }
+
+  /** Epoch ms of the oldest change not yet in the maps; undefined when the maps are current. */
+  pendingSince(): number | undefined {
+    return this.#firstPendingAt === undefined ? undefined : Date.now() - (performance.now() - this.#firstPendingAt);
   }
 
   /** Call once every source has listed: adopts the pinned state, reconciles, and becomes ready. */
@@ -213,4 +221,18 @@ export class Agent {
     for (const e of errors) if (!this.#reportedErrors.has(e.message)) this.#log.error({ object: e.object, field: e.field }, e.message);
     this.#reportedErrors = now;
   }
+}
+
+export const TRIGGER_TIME_ANNOTATION = 'endpoints.kubernetes.io/last-change-trigger-time';
+
+/** The slice's trigger time on the performance.now() clock, if it has a valid one in the past. */
+function triggerTime(change: ModelChange): number | undefined {
+  if (change.kind !== 'EndpointSlice') return undefined;
+  const text = change.current?.metadata.annotations?.[TRIGGER_TIME_ANNOTATION];
+  if (!text) return undefined;
+  const at = Date.parse(text);
+  const age = Date.now() - at;
+  // A clock skewed into the future, or a stale annotation copied along, would distort the metric.
+  if (!Number.isFinite(at) || age < 0 || age > 3_600_000) return undefined;
+  return performance.now() - age;
 }

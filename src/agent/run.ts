@@ -18,6 +18,9 @@ import { canonicalIp } from '../common/ip.ts';
 import { Agent, type SyncRecord } from './agent.ts';
 import { NodeRoutes, type PodRoutingMode } from './node-routes.ts';
 import { CniConfigWriter } from './cni-config.ts';
+import { AgentMetrics } from './metrics.ts';
+import { startAgentHttp } from './http-server.ts';
+import { proxyHealth } from './health.ts';
 import { startAgentObserver, DEFAULT_EVENTS, type AgentEventsOptions } from '../observe/agent-observer.ts';
 
 export interface AgentRunOptions {
@@ -42,6 +45,12 @@ export interface AgentRunOptions {
   readonly podRoutes?: PodRoutingMode;
   /** Where to write the node's CNI conflist from its Node's pod CIDRs (off when undefined). */
   readonly cniConfDir?: string;
+  /** host:port for /metrics ("" or "0" = off); default 127.0.0.1:10249 as kube-proxy. */
+  readonly metricsBindAddress?: string;
+  /** host:port for /healthz and /livez ("" or "0" = off); default 127.0.0.1:10256. */
+  readonly healthzBindAddress?: string;
+  /** A change that waits longer than this for the datapath makes /healthz fail (default 60 s). */
+  readonly healthTimeoutMs?: number;
   /** Flow events and the observe API (`ferry observe`). */
   readonly events?: AgentEventsOptions;
 }
@@ -69,6 +78,15 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
   const datapath = SocketLbDatapath.install({ pinDir: options.pinDir, cgroup: options.cgroup, sizes: options.sizes });
   log.info({ ...datapath.report, pinDir: options.pinDir, cgroup: options.cgroup }, 'socket LB installed');
   const writer = new ServiceWriter(datapath.maps());
+  const metrics = new AgentMetrics({
+    pinDir: options.pinDir,
+    programmed: () => {
+      const frontends = writer.programmed();
+      const backends = new Set<number>();
+      for (const f of frontends.values()) for (const id of f.backendIds) backends.add(id);
+      return { frontends: frontends.size, backends: backends.size };
+    },
+  });
   const observe = await startAgentObserver({
     node: options.nodeName,
     pinDir: options.pinDir,
@@ -97,12 +115,35 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
     writer,
     log,
     onSync: (record: SyncRecord) => {
+      metrics.onSync(record);
       if (!record.ok) log.warn({ record }, 'sync failed');
       northSouth?.afterSync();
       writeStatus();
     },
   });
 
+  if (observe.flows) metrics.countFlows(observe.flows);
+  // Metrics and health are for people and probes; a port taken by something else must not keep
+  // the datapath from being programmed, so that failure is logged, not fatal.
+  const endpoints = await startAgentHttp({
+    metricsAddress: options.metricsBindAddress ?? '127.0.0.1:10249',
+    healthzAddress: options.healthzBindAddress ?? '127.0.0.1:10256',
+    metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
+    health: () => {
+      const status = agent.status();
+      return proxyHealth({
+        now: Date.now(),
+        ready: agent.ready,
+        lastUpdated: status.lastSuccessAt,
+        pendingSince: agent.pendingSince(),
+        timeoutMs: options.healthTimeoutMs ?? 60_000,
+      });
+    },
+  }).catch((err: unknown) => {
+    log.error({ err }, 'metrics/health endpoints could not start; continuing without them');
+    return { [Symbol.asyncDispose]: async (): Promise<void> => {} } as Awaited<ReturnType<typeof startAgentHttp>>;
+  });
+  log.info({ metrics: endpoints.metrics, healthz: endpoints.healthz }, 'http endpoints');
   const routes =
     options.podRoutes === undefined || options.podRoutes === 'off'
       ? undefined
@@ -154,7 +195,7 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
   if (agent.ready && options.nodeportInterfaces !== 'auto' && options.nodeportInterfaces.length === 0) {
     log.info('north-south disabled (--nodeport-interfaces none)');
   } else if (agent.ready) {
-    northSouth = installNorthSouth(options, agent, writer, log);
+    northSouth = installNorthSouth(options, agent, writer, log, (r) => metrics.onConntrackGc(r));
     northSouth.afterSync();
   }
   if (agent.ready) {
@@ -171,6 +212,8 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
   await northSouth?.close();
   await source.close();
   await routes?.close();
+  await endpoints[Symbol.asyncDispose]();
+  metrics.close();
   await observe.close();
   datapath.close();
   fs.rmSync(readyPath, { force: true });
@@ -184,7 +227,13 @@ function interfacesHolding(addresses: readonly string[]): string[] {
   return links.filter((l) => l.ifname !== 'lo' && (l.addr_info ?? []).some((a) => wanted.has(canonicalIp(a.local) ?? a.local))).map((l) => l.ifname);
 }
 
-function installNorthSouth(options: AgentRunOptions, agent: Agent, writer: ServiceWriter, log: ReturnType<typeof logger>): { afterSync(): void; close(): Promise<void> } {
+function installNorthSouth(
+  options: AgentRunOptions,
+  agent: Agent,
+  writer: ServiceWriter,
+  log: ReturnType<typeof logger>,
+  onGc: (removed: { removedCt: number; removedNat: number }) => void,
+): { afterSync(): void; close(): Promise<void> } {
   const nodeAddresses = agent.model().node.addresses;
   const interfaces = options.nodeportInterfaces === 'auto' ? interfacesHolding(nodeAddresses) : options.nodeportInterfaces;
   const datapath = NodeportDatapath.install({ pinDir: options.pinDir, recordDir: options.runDir, interfaces, nodeAddresses, xdp: options.xdp, ...(options.nodeportMode ? { mode: options.nodeportMode } : {}) });
@@ -197,6 +246,7 @@ function installNorthSouth(options: AgentRunOptions, agent: Agent, writer: Servi
   const gc = setInterval(() => {
     try {
       const r = sweepExpired(ct, nat);
+      onGc(r);
       if (r.removedCt || r.removedNat) log.debug({ sweep: r }, 'conntrack gc');
     } catch (err) {
       log.warn({ err }, 'conntrack gc failed');

@@ -2,6 +2,7 @@
 // EndpointSlices and, standalone, the manifest Pods; Services by id from the writer and the model)
 // and starts the FlowObserver. Events are an aid, not the datapath: if they cannot start (an
 // older pinned object without the events maps), the agent logs it and carries on.
+import type { RecentFlows } from './recent.ts';
 import type { Logger } from '../common/log.ts';
 import type { Frontend } from '../model/frontend.ts';
 import type { Pod } from '../model/k8s.ts';
@@ -49,6 +50,8 @@ export interface AgentObserverDeps {
 export interface AgentObserver {
   onChange(change: ModelChange): void;
   close(): Promise<void>;
+  /** The recent-flows buffer (absent when observation is off): metrics count flows from it. */
+  readonly flows?: RecentFlows;
 }
 
 export async function startAgentObserver(deps: AgentObserverDeps): Promise<AgentObserver> {
@@ -75,6 +78,7 @@ export async function startAgentObserver(deps: AgentObserverDeps): Promise<Agent
     }
   }
   return {
+    ...(observer ? { flows: observer.flows } : {}),
     onChange: (change) => pods.onChange(change),
     close: async () => {
       await observer?.close();

@@ -76,6 +76,9 @@ export function register(program: Command): void {
     .addOption(new Option('--nodeport-mode <mode>', 'north-south IPv4 flows to a backend on another node: snat (replies return via this node) or dsr (the backend node answers the client directly)').choices(['snat', 'dsr']).default('snat'))
     .addOption(new Option('--pod-routes <mode>', "routes to other nodes' pod CIDRs from the Node objects: native (nodes share a link), vxlan (overlay), off").choices(['off', 'native', 'vxlan']).default('off'))
     .option('--cni-conf-dir <dir>', "write this node's CNI network configuration (its Node's pod CIDRs) here, e.g. /etc/cni/net.d")
+    .option('--metrics-bind-address <host:port>', 'Prometheus /metrics ("0" = off)', '127.0.0.1:10249')
+    .option('--healthz-bind-address <host:port>', '/healthz and /livez in kube-proxy\'s shape ("0" = off)', '127.0.0.1:10256')
+    .option('--health-timeout <seconds>', 'a change waiting longer than this for the datapath fails /healthz', count('--health-timeout'), 60)
     .option('--uninstall', 'detach the programs and remove every pin this agent owns, then exit')
     .action(async (o: Record<string, unknown>) => {
       const { runAgent, uninstallAgent } = await import('../../agent/run.ts');
@@ -97,6 +100,9 @@ export function register(program: Command): void {
         cgroup: o.cgroup as string,
         podRoutes: o.podRoutes as 'off' | 'native' | 'vxlan',
         nodeportMode: o.nodeportMode as 'snat' | 'dsr',
+        metricsBindAddress: o.metricsBindAddress as string,
+        healthzBindAddress: o.healthzBindAddress as string,
+        healthTimeoutMs: (o.healthTimeout as number) * 1000,
         ...(o.cniConfDir ? { cniConfDir: o.cniConfDir as string } : {}),
         nodeportInterfaces: o.nodeportInterfaces === 'auto' ? 'auto' : o.nodeportInterfaces === 'none' ? [] : list(o.nodeportInterfaces as string),
         xdp: o.xdp as 'off' | 'native' | 'generic',
