@@ -255,8 +255,9 @@ static __always_inline __u16 sock_affinity_member(struct lb_service_key *key, co
 
 /* Picks a backend for the frontend `master` under `key`; returns it and its id, or 0. *flags gets
  * FERRY_EV_F_AFFINITY when sessionAffinity chose it. */
-static __always_inline struct lb_backend *sock_pick(struct bpf_sock_addr *ctx, struct lb_service_key *key,
-						     const struct lb_service *master, __u32 *id, __u8 *flags)
+static __always_inline struct lb_backend *sock_pick(__u64 client, struct lb_service_key *key,
+						     const struct lb_service *master, __u32 *id, __u8 *flags,
+						     int commit)
 {
 	struct affinity_key akey = {};
 	struct affinity *seen;
@@ -265,7 +266,7 @@ static __always_inline struct lb_backend *sock_pick(struct bpf_sock_addr *ctx, s
 	__u16 slot;
 
 	if (master->affinity_timeout) {
-		akey.client = bpf_get_netns_cookie(ctx);
+		akey.client = client;
 		akey.service_id = master->service_id;
 		now = bpf_ktime_get_boot_ns();
 		seen = bpf_map_lookup_elem(&ferry_affinity_v1, &akey);
@@ -275,9 +276,12 @@ static __always_inline struct lb_backend *sock_pick(struct bpf_sock_addr *ctx, s
 			slot = sock_affinity_member(key, master, *id, seen->slot);
 			backend = slot ? bpf_map_lookup_elem(&ferry_backends_v1, id) : 0;
 			if (backend) {
-				seen->last_used_ns = now;
-				seen->slot = slot;
-				sock_count(SOCK_AFFINITY_HIT);
+				/* `commit` is 0 for `ferry explain`: the question must not change the answer. */
+				if (commit) {
+					seen->last_used_ns = now;
+					seen->slot = slot;
+					sock_count(SOCK_AFFINITY_HIT);
+				}
 				*flags |= FERRY_EV_F_AFFINITY;
 				return backend;
 			}
@@ -285,12 +289,24 @@ static __always_inline struct lb_backend *sock_pick(struct bpf_sock_addr *ctx, s
 	}
 	slot = (bpf_get_prandom_u32() % master->count) + 1;
 	backend = lb_slot_backend(key, slot, id);
-	if (backend && master->affinity_timeout) {
+	if (backend && master->affinity_timeout && commit) {
 		struct affinity fresh = { .last_used_ns = now, .backend_id = *id, .slot = slot };
 
 		bpf_map_update_elem(&ferry_affinity_v1, &akey, &fresh, BPF_ANY);
 	}
 	return backend;
+}
+
+/* What a frontend's master entry says before any backend is picked: FERRY_VERDICT_REJECTED (no
+ * endpoints: ECONNREFUSED), FERRY_VERDICT_DROPPED (a Local policy left none here: EHOSTUNREACH),
+ * or 0 (pick a backend). Shared with `ferry explain` (bpf/explain.c). */
+static __always_inline __u8 sock_classify(const struct lb_service *master)
+{
+	if ((master->flags & LB_SVC_F_REJECT) || (!(master->flags & LB_SVC_F_DROP) && master->count == 0))
+		return FERRY_VERDICT_REJECTED;
+	if ((master->flags & LB_SVC_F_DROP) || master->count == 0)
+		return FERRY_VERDICT_DROPPED;
+	return 0;
 }
 
 /* connect() and unconnected sendmsg(): translate a frontend to a backend. `origin` is a constant
@@ -314,14 +330,14 @@ static __always_inline int sock_xlate_fwd(struct bpf_sock_addr *ctx, int v6, __u
 	if (!entry)
 		return SYS_PROCEED; /* not a service: leave the socket alone */
 	master = *entry;
-	if ((master.flags & LB_SVC_F_REJECT) || (!(master.flags & LB_SVC_F_DROP) && master.count == 0)) {
+	if (sock_classify(&master) == FERRY_VERDICT_REJECTED) {
 		sock_count(SOCK_REJECT_NO_BACKEND);
 		sock_event(ctx, v6, origin, FERRY_VERDICT_REJECTED, FERRY_REASON_NO_BACKEND, &key, master.service_id,
 			   0, 0, 0);
 		bpf_set_retval(-ECONNREFUSED);
 		return SYS_REJECT;
 	}
-	if (master.flags & LB_SVC_F_DROP || master.count == 0) {
+	if (sock_classify(&master) == FERRY_VERDICT_DROPPED) {
 		/* kube-proxy drops here and the client waits for a timeout; failing at once is kinder. */
 		sock_count(SOCK_DROP_POLICY);
 		sock_event(ctx, v6, origin, FERRY_VERDICT_DROPPED, FERRY_REASON_NO_LOCAL_BACKEND, &key,
@@ -329,7 +345,7 @@ static __always_inline int sock_xlate_fwd(struct bpf_sock_addr *ctx, int v6, __u
 		bpf_set_retval(-EHOSTUNREACH);
 		return SYS_REJECT;
 	}
-	backend = sock_pick(ctx, &key, &master, &id, &flags);
+	backend = sock_pick(bpf_get_netns_cookie(ctx), &key, &master, &id, &flags, 1);
 	if (!backend) {
 		sock_count(SOCK_DROP_MISSING_BACKEND);
 		sock_event(ctx, v6, origin, FERRY_VERDICT_DROPPED, FERRY_REASON_BACKEND_MISSING, &key,

@@ -7,6 +7,7 @@ import { register as registerLab } from './commands/lab.ts';
 import { register as registerService } from './commands/service.ts';
 import { register as registerStatus } from './commands/status.ts';
 import { register as registerObserve } from './commands/observe.ts';
+import { register as registerExplain } from './commands/explain.ts';
 
 const program = new Command()
   .name('ferry')
@@ -16,6 +17,7 @@ registerAgent(program);
 registerService(program);
 registerStatus(program);
 registerObserve(program);
+registerExplain(program);
 registerLab(program);
 registerDemo(program);
 

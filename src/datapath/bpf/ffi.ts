@@ -164,6 +164,11 @@ export const ffi = {
   ),
   vsnprintf: libc.func('int vsnprintf(void *buf, size_t size, const char *fmt, void *ap)'),
   close: libc.func('int close(int fd)'),
+  // `ferry explain` reads a pod's network-namespace cookie (the socket layer's affinity key):
+  // enter the namespace on this thread, ask a socket for SO_NETNS_COOKIE, and come back.
+  setns: libc.func('int setns(int fd, int nstype)'),
+  socket: libc.func('int socket(int domain, int type, int protocol)'),
+  getsockopt: libc.func('int getsockopt(int fd, int level, int name, _Out_ uint8_t *value, _Inout_ uint32_t *len)'),
   // Copies a ring-buffer sample into a Node Buffer: ~10x cheaper than koffi.view + Buffer.from.
   memcpy: libc.func('void *memcpy(void *dst, const void *src, size_t n)'),
   // A BPF ring buffer read in place (src/observe/ring-reader.ts): no callback per sample.

@@ -211,6 +211,32 @@ export class BpfProgram {
   }
 
   /** BPF_PROG_RUN: runs the program once (or `repeat` times) on a packet built by the caller. */
+  /**
+   * Runs a BPF_PROG_TYPE_SYSCALL program once on `ctx`; the kernel copies the context back, so the
+   * program's answers land in the same buffer. Returns the program's return value.
+   */
+  runSyscall(ctx: Buffer): number {
+    const opts = {
+      sz: 80,
+      data_in: null,
+      data_out: null,
+      data_size_in: 0,
+      data_size_out: 0,
+      ctx_in: ctx,
+      ctx_out: null,
+      ctx_size_in: ctx.length,
+      ctx_size_out: 0,
+      retval: 0,
+      repeat: 0,
+      duration: 0,
+      flags: 0,
+      cpu: 0,
+      batch_size: 0,
+    };
+    check(`bpf_prog_test_run_opts(${this.name})`, ffi.bpf_prog_test_run_opts(this.fd, opts) as number);
+    return opts.retval;
+  }
+
   run(options: RunOptions): RunResult {
     const dataOut = Buffer.alloc(options.dataOutSize ?? options.data.length + 256);
     const opts = {

@@ -1,0 +1,146 @@
+// `ferry explain`, socket layer: runs bpf/explain.c — the socket load balancer's own decision code
+// (lib/sock_lb.h) in a BPF_PROG_TYPE_SYSCALL program — against a node's live pinned maps with
+// BPF_PROG_RUN, for one frontend and one client, and decodes what it decided. Nothing is written:
+// the program picks with commit = 0 (no affinity update, no counters, no event).
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { formatIp, parseIp } from '../common/ip.ts';
+import { InvalidArgumentError } from '../common/errors.ts';
+import { BpfMap, BpfObject } from './bpf/index.ts';
+import { REASONS, VERDICTS } from '../observe/codec.ts';
+
+const OBJECT = fileURLToPath(new URL('../../build/bpf/explain.o', import.meta.url));
+const PROGRAM = 'ferry_explain_sock';
+
+// struct explain_sock_ctx (bpf/explain.c): offsets.
+const CTX = {
+  address: 0,
+  port: 16,
+  protocol: 18,
+  scope: 19,
+  client: 24,
+  found: 32,
+  verdict: 33,
+  reason: 34,
+  flags: 35,
+  serviceId: 36,
+  count: 40,
+  svcFlags: 42,
+  affinityTimeout: 44,
+  backendId: 48,
+  backend: 52,
+  backendPort: 68,
+  backendState: 70,
+  backendFlags: 71,
+  algorithm: 72,
+  kind: 73,
+  size: 80,
+} as const;
+
+const PROTOCOLS: Readonly<Record<string, number>> = { TCP: 6, UDP: 17 };
+const KINDS = ['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalIP'] as const;
+
+export interface SocketExplainRequest {
+  readonly address: string;
+  readonly port: number;
+  readonly protocol: 'TCP' | 'UDP';
+  /** The client's network-namespace cookie (sessionAffinity is keyed by it); 0 = unknown. */
+  readonly client?: bigint;
+}
+
+export interface SocketExplanation {
+  /** A frontend entry exists for address:port/protocol. */
+  readonly found: boolean;
+  readonly serviceId?: number;
+  readonly kind?: string;
+  readonly backendSlots?: number;
+  readonly affinityTimeoutSeconds?: number;
+  readonly verdict?: string;
+  readonly reason?: string;
+  /** How the backend was chosen. */
+  readonly pickedBy?: 'affinity' | 'random slot';
+  readonly backend?: { readonly id: number; readonly address: string; readonly port: number; readonly terminating: boolean; readonly local: boolean };
+}
+
+export class SocketExplainer implements Disposable {
+  readonly #object: BpfObject;
+
+  private constructor(object: BpfObject) {
+    this.#object = object;
+  }
+
+  /** Loads the explain program onto the maps pinned in pinDir (the agent's). */
+  static open(pinDir: string): SocketExplainer {
+    if (!fs.existsSync(path.join(pinDir, 'ferry_services_v1')))
+      throw new InvalidArgumentError(`explain: no Ferry maps pinned in ${pinDir} (is the agent running there?)`);
+    const obj = BpfObject.open(OBJECT, { pinRoot: pinDir });
+    try {
+      // Reusing a pinned map needs the same max_entries it was created with (--map-size-*).
+      for (const name of fs.readdirSync(pinDir)) {
+        if (!name.startsWith('ferry_')) continue;
+        let pinned: BpfMap;
+        try {
+          pinned = BpfMap.openPinned(path.join(pinDir, name));
+        } catch {
+          continue; // a link pin
+        }
+        try {
+          obj.setMapMaxEntries(name, pinned.maxEntries);
+        } catch {
+          // not a map of this object
+        } finally {
+          pinned.close();
+        }
+      }
+      obj.load();
+    } catch (error) {
+      obj.close();
+      throw error;
+    }
+    return new SocketExplainer(obj);
+  }
+
+  explain(request: SocketExplainRequest): SocketExplanation {
+    const ip = parseIp(request.address);
+    if (!ip) throw new InvalidArgumentError(`explain: destination: "${request.address}" is not an IP address`);
+    const ctx = Buffer.alloc(CTX.size);
+    Buffer.from(ip.bytes).copy(ctx, CTX.address);
+    ctx.writeUInt16BE(request.port, CTX.port);
+    ctx.writeUInt8(PROTOCOLS[request.protocol]!, CTX.protocol);
+    ctx.writeUInt8(0, CTX.scope); // LB_SCOPE_INTERNAL: what a pod's connect() sees
+    ctx.writeBigUInt64LE(request.client ?? 0n, CTX.client);
+    this.#object.program(PROGRAM).runSyscall(ctx);
+    if (!ctx.readUInt8(CTX.found)) return { found: false };
+    const verdict = VERDICTS[ctx.readUInt8(CTX.verdict)] ?? `UNKNOWN_${ctx.readUInt8(CTX.verdict)}`;
+    const reason = REASONS[ctx.readUInt8(CTX.reason)] ?? `UNKNOWN_${ctx.readUInt8(CTX.reason)}`;
+    const base = {
+      found: true,
+      serviceId: ctx.readUInt32LE(CTX.serviceId),
+      kind: KINDS[ctx.readUInt8(CTX.kind)] ?? 'unknown',
+      backendSlots: ctx.readUInt16LE(CTX.count),
+      affinityTimeoutSeconds: ctx.readUInt32LE(CTX.affinityTimeout),
+      verdict,
+      reason,
+    };
+    if (verdict !== 'TRANSLATED') return base;
+    const backendIp = formatIp({ family: ctx.subarray(CTX.backend, CTX.backend + 12).equals(V4_PREFIX) ? 4 : 6, bytes: new Uint8Array(ctx.subarray(CTX.backend, CTX.backend + 16)) });
+    return {
+      ...base,
+      pickedBy: ctx.readUInt8(CTX.flags) & 0x10 ? 'affinity' : 'random slot',
+      backend: {
+        id: ctx.readUInt32LE(CTX.backendId),
+        address: backendIp,
+        port: ctx.readUInt16BE(CTX.backendPort),
+        terminating: ctx.readUInt8(CTX.backendState) === 1,
+        local: (ctx.readUInt8(CTX.backendFlags) & 1) !== 0,
+      },
+    };
+  }
+
+  [Symbol.dispose](): void {
+    this.#object.close();
+  }
+}
+
+const V4_PREFIX = Buffer.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff]);
