@@ -94,7 +94,7 @@ test('lab: 3 nodes × 4 pods, real traffic, clean teardown', async (t) => {
     assert.match(addrs.stdout, /10\.244\.2\.13\/32/);
     assert.match(addrs.stdout, /fd00:10:244:2::13\/128/);
     // Wired by bin/ferry-cni as a runtime would: its on-disk IPAM records the pod's addresses.
-    const ipamDir = `${lab.state.runDir}/cni/node-2/ferry-lab`;
+    const ipamDir = `${lab.state.runDir}/cni/${lab.node(2).name}/ferry-lab`;
     for (const address of [pod.ipv4, pod.ipv6])
       assert.equal((await readFile(`${ipamDir}/${address}`, 'utf8')).split('\n')[0], pod.containerId);
     // A pod's processes run in its node's cgroup, joined before exec.

@@ -94,8 +94,10 @@ for (const xdp of ['off', 'generic'] as const) {
       // XDP cannot resolve a neighbour for SNATed packets (bpf_redirect_neigh is tc-only): let
       // the nodes learn each other's and the client's MACs first, as a busy node would have.
       for (const a of lab.nodes) {
-        for (const b of lab.nodes) if (a !== b) await lab.exec(a, ['ping', '-c1', '-W1', b.ipv4]);
-        await lab.exec(a, ['ping', '-c1', '-W1', lab.client.ipv4]);
+        for (const peer of [...lab.nodes.filter((b) => b !== a).map((b) => b.ipv4), lab.client.ipv4]) {
+          const ping = await lab.exec(a, ['ping', '-c1', '-W1', peer]);
+          assert.equal(ping.code, 0, `ping ${peer} from ${a.name}: ${ping.stderr}`);
+        }
       }
       for (const pod of lab.pods) await lab.startEchoServer(pod, { udp: [], http: [] });
       await lab.addClientRoute('198.19.0.0/24', 1);
