@@ -20,7 +20,7 @@ demo: setup
 	bin/ferry demo
 
 # Every tier, cheapest first, so a broken model fails before the lab is built.
-test: setup check test-unit test-kernel test-lab
+test: setup check test-unit test-kernel test-lab test-k8s
 
 check: typecheck lint
 

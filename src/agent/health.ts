@@ -13,6 +13,10 @@ export interface HealthInput {
   /** Epoch ms of the oldest change not yet in the maps. */
   readonly pendingSince: number | undefined;
   readonly timeoutMs: number;
+  /** Seconds since each source watch last heard from its server (Kubernetes mode). Reported, not
+   * judged: an API server outage leaves the programmed datapath serving, so it is no reason to
+   * take the node out of a load balancer. */
+  readonly sourceEventAgeSeconds?: Readonly<Record<string, number>>;
 }
 
 export interface HealthReport {
@@ -24,11 +28,13 @@ export interface HealthReport {
     readonly nodeEligible: boolean;
     readonly pendingForMs?: number;
     readonly reason?: string;
+    readonly sourceEventAgeSeconds?: Readonly<Record<string, number>>;
   };
 }
 
 export function proxyHealth(input: HealthInput): HealthReport {
-  const pendingForMs = input.pendingSince === undefined ? undefined : Math.max(0, input.now - input.pendingSince);
+  const pendingForMs =
+    input.pendingSince === undefined ? undefined : Math.max(0, input.now - input.pendingSince);
   let reason: string | undefined;
   if (!input.ready) reason = 'first sync not done';
   else if (pendingForMs !== undefined && pendingForMs > input.timeoutMs)
@@ -41,6 +47,9 @@ export function proxyHealth(input: HealthInput): HealthReport {
       nodeEligible: true,
       ...(pendingForMs === undefined ? {} : { pendingForMs: Math.round(pendingForMs) }),
       ...(reason === undefined ? {} : { reason }),
+      ...(input.sourceEventAgeSeconds === undefined
+        ? {}
+        : { sourceEventAgeSeconds: input.sourceEventAgeSeconds }),
     },
   };
 }

@@ -75,7 +75,11 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
   const readyPath = path.join(options.runDir, 'ready');
   fs.rmSync(readyPath, { force: true });
 
-  const datapath = SocketLbDatapath.install({ pinDir: options.pinDir, cgroup: options.cgroup, sizes: options.sizes });
+  const datapath = SocketLbDatapath.install({
+    pinDir: options.pinDir,
+    cgroup: options.cgroup,
+    sizes: options.sizes,
+  });
   log.info({ ...datapath.report, pinDir: options.pinDir, cgroup: options.cgroup }, 'socket LB installed');
   const writer = new ServiceWriter(datapath.maps());
   const metrics = new AgentMetrics({
@@ -102,7 +106,17 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
     writeAtomic(
       statusPath,
       JSON.stringify(
-        { node: options.nodeName, pid: process.pid, pinDir: options.pinDir, cgroup: options.cgroup, source: options.source, agent: agent.status(), sourceStatus: source.status(), ...(routes ? { podRoutes: routes.status() } : {}), updatedAt: Date.now() },
+        {
+          node: options.nodeName,
+          pid: process.pid,
+          pinDir: options.pinDir,
+          cgroup: options.cgroup,
+          source: options.source,
+          agent: agent.status(),
+          sourceStatus: source.status(),
+          ...(routes ? { podRoutes: routes.status() } : {}),
+          updatedAt: Date.now(),
+        },
         null,
         2,
       ),
@@ -128,7 +142,10 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
   const endpoints = await startAgentHttp({
     metricsAddress: options.metricsBindAddress ?? '127.0.0.1:10249',
     healthzAddress: options.healthzBindAddress ?? '127.0.0.1:10256',
-    metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
+    metrics: async () => ({
+      contentType: metrics.registry.contentType,
+      body: await metrics.registry.metrics(),
+    }),
     health: () => {
       const status = agent.status();
       return proxyHealth({
@@ -137,11 +154,14 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
         lastUpdated: status.lastSuccessAt,
         pendingSince: agent.pendingSince(),
         timeoutMs: options.healthTimeoutMs ?? 60_000,
+        ...(source instanceof KubeSource ? { sourceEventAgeSeconds: eventAges(source) } : {}),
       });
     },
   }).catch((err: unknown) => {
     log.error({ err }, 'metrics/health endpoints could not start; continuing without them');
-    return { [Symbol.asyncDispose]: async (): Promise<void> => {} } as Awaited<ReturnType<typeof startAgentHttp>>;
+    return { [Symbol.asyncDispose]: async (): Promise<void> => {} } as Awaited<
+      ReturnType<typeof startAgentHttp>
+    >;
   });
   log.info({ metrics: endpoints.metrics, healthz: endpoints.healthz }, 'http endpoints');
   const routes =
@@ -149,7 +169,9 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
       ? undefined
       : new NodeRoutes({ self: options.nodeName, mode: options.podRoutes, log });
   const cniConfig =
-    options.cniConfDir === undefined ? undefined : new CniConfigWriter({ self: options.nodeName, confDir: options.cniConfDir, log });
+    options.cniConfDir === undefined
+      ? undefined
+      : new CniConfigWriter({ self: options.nodeName, confDir: options.cniConfDir, log });
   let northSouth: { afterSync(): void; close(): Promise<void> } | undefined;
   let ready: Promise<void>;
   if (options.source === 'kubernetes') {
@@ -219,12 +241,25 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
   fs.rmSync(readyPath, { force: true });
 }
 
+/** Per watched resource (by API path's last segment), seconds since its watch last heard anything. */
+function eventAges(source: KubeSource): Record<string, number> {
+  const ages: Record<string, number> = {};
+  for (const w of source.status().watches)
+    ages[w.path.split('/').pop()!] = Math.round(w.lastEventAgeMs / 100) / 10;
+  return ages;
+}
+
 /** Interfaces of this network namespace that carry one of the node's addresses. */
 function interfacesHolding(addresses: readonly string[]): string[] {
   const wanted = new Set(addresses.map((a) => canonicalIp(a) ?? a));
   const out = execFileSync('ip', ['-j', 'addr', 'show'], { encoding: 'utf8' });
   const links = JSON.parse(out) as { ifname: string; addr_info?: { local: string }[] }[];
-  return links.filter((l) => l.ifname !== 'lo' && (l.addr_info ?? []).some((a) => wanted.has(canonicalIp(a.local) ?? a.local))).map((l) => l.ifname);
+  return links
+    .filter(
+      (l) =>
+        l.ifname !== 'lo' && (l.addr_info ?? []).some((a) => wanted.has(canonicalIp(a.local) ?? a.local)),
+    )
+    .map((l) => l.ifname);
 }
 
 function installNorthSouth(
@@ -235,8 +270,16 @@ function installNorthSouth(
   onGc: (removed: { removedCt: number; removedNat: number }) => void,
 ): { afterSync(): void; close(): Promise<void> } {
   const nodeAddresses = agent.model().node.addresses;
-  const interfaces = options.nodeportInterfaces === 'auto' ? interfacesHolding(nodeAddresses) : options.nodeportInterfaces;
-  const datapath = NodeportDatapath.install({ pinDir: options.pinDir, recordDir: options.runDir, interfaces, nodeAddresses, xdp: options.xdp, ...(options.nodeportMode ? { mode: options.nodeportMode } : {}) });
+  const interfaces =
+    options.nodeportInterfaces === 'auto' ? interfacesHolding(nodeAddresses) : options.nodeportInterfaces;
+  const datapath = NodeportDatapath.install({
+    pinDir: options.pinDir,
+    recordDir: options.runDir,
+    interfaces,
+    nodeAddresses,
+    xdp: options.xdp,
+    ...(options.nodeportMode ? { mode: options.nodeportMode } : {}),
+  });
   const edge = new NodeportEdgeWriter(datapath.edgeMaps());
   const health = new HealthServer({ proxyHealthy: () => agent.ready });
   log.info({ interfaces, xdp: options.xdp, mode: options.nodeportMode ?? 'snat' }, 'north-south installed');

@@ -57,6 +57,10 @@ export interface ControlPlane extends AsyncDisposable {
   readonly pids: readonly number[];
   readonly startupMs: number;
   kubectl(args: readonly string[], options?: KubectlOptions): Promise<RunResult>;
+  /** Stops kube-apiserver alone (etcd and the controller manager keep running), as an outage would. */
+  stopApiServer(): Promise<void>;
+  /** Starts kube-apiserver again with the same flags and port; resolves once /readyz answers 200. */
+  startApiServer(): Promise<void>;
   /** Stops every process (TERM, then KILL) and removes the temp dir. Idempotent. */
   stop(): Promise<void>;
 }
@@ -163,7 +167,8 @@ function kubeconfigJson(server: string, caFile: string, user: string, token: str
 }
 
 function startComponent(dir: string, binDir: string, name: string, args: readonly string[]): Component {
-  const log = createWriteStream(join(dir, `${name}.log`));
+  // Appended to, so a restarted component's log keeps what the first run said.
+  const log = createWriteStream(join(dir, `${name}.log`), { flags: 'a' });
   const child = spawn(join(binDir, name), args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir });
   child.stdout?.pipe(log, { end: false });
   child.stderr?.pipe(log, { end: false });
@@ -276,29 +281,28 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
         '--unsafe-no-fsync',
       ]),
     );
-    components.push(
-      startComponent(dir, binDir, 'kube-apiserver', [
-        `--etcd-servers=${etcdUrl}`,
-        `--bind-address=${LOOPBACK}`,
-        `--advertise-address=${LOOPBACK}`,
-        `--secure-port=${apiPort}`,
-        // The `kubernetes` Service's endpoint would be a loopback address, which EndpointSlice
-        // validation rejects; nothing in the tests needs that Service to have endpoints.
-        '--endpoint-reconciler-type=none',
-        `--cert-dir=${dir}`,
-        `--tls-cert-file=${join(dir, 'apiserver.crt')}`,
-        `--tls-private-key-file=${join(dir, 'apiserver.key')}`,
-        `--client-ca-file=${caFile}`,
-        `--token-auth-file=${join(dir, 'tokens.csv')}`,
-        '--authorization-mode=Node,RBAC',
-        '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
-        `--service-account-key-file=${join(dir, 'sa.pub')}`,
-        `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
-        `--service-cluster-ip-range=${SERVICE_CIDRS}`,
-        '--anonymous-auth=false',
-        '--profiling=false',
-      ]),
-    );
+    const apiServerArgs = [
+      `--etcd-servers=${etcdUrl}`,
+      `--bind-address=${LOOPBACK}`,
+      `--advertise-address=${LOOPBACK}`,
+      `--secure-port=${apiPort}`,
+      // The `kubernetes` Service's endpoint would be a loopback address, which EndpointSlice
+      // validation rejects; nothing in the tests needs that Service to have endpoints.
+      '--endpoint-reconciler-type=none',
+      `--cert-dir=${dir}`,
+      `--tls-cert-file=${join(dir, 'apiserver.crt')}`,
+      `--tls-private-key-file=${join(dir, 'apiserver.key')}`,
+      `--client-ca-file=${caFile}`,
+      `--token-auth-file=${join(dir, 'tokens.csv')}`,
+      '--authorization-mode=Node,RBAC',
+      '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+      `--service-account-key-file=${join(dir, 'sa.pub')}`,
+      `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
+      `--service-cluster-ip-range=${SERVICE_CIDRS}`,
+      '--anonymous-auth=false',
+      '--profiling=false',
+    ];
+    components.push(startComponent(dir, binDir, 'kube-apiserver', apiServerArgs));
     const ca = await readFile(caFile);
     await waitReady(dir, components, apiPort, adminToken, ca, options.readyTimeoutMs ?? 90_000);
 
@@ -344,6 +348,24 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
           allowFailure: o.allowFailure ?? false,
           timeoutMs: 60_000,
         }),
+      stopApiServer: async () => {
+        const c = components.find((x) => x.name === 'kube-apiserver');
+        if (c) await stopComponent(c);
+      },
+      startApiServer: async () => {
+        const i = components.findIndex((x) => x.name === 'kube-apiserver');
+        const c = components[i];
+        if (c && c.child.exitCode === null && c.child.signalCode === null) return;
+        components[i] = startComponent(dir, binDir, 'kube-apiserver', apiServerArgs);
+        await waitReady(
+          dir,
+          components.slice(0, i + 1),
+          apiPort,
+          adminToken,
+          ca,
+          options.readyTimeoutMs ?? 90_000,
+        );
+      },
       stop,
       [Symbol.asyncDispose]: stop,
     };

@@ -31,9 +31,14 @@ function netnsInode(pid: number | 'self'): number {
   return fs.statSync(`/proc/${pid}/ns/net`).ino;
 }
 
-export async function startKubeProxy(lab: Lab, node: LabNode, options: KubeProxyOptions): Promise<KubeProxyPeer> {
+export async function startKubeProxy(
+  lab: Lab,
+  node: LabNode,
+  options: KubeProxyOptions,
+): Promise<KubeProxyPeer> {
   const binary = `${options.binDir ?? k8sBinDir()}/kube-proxy`;
-  if (!fs.existsSync(binary)) throw new FerryError('FERRY_E_LAB', `kube-proxy: ${binary} not built (hack/k8s/build.sh)`);
+  if (!fs.existsSync(binary))
+    throw new FerryError('FERRY_E_LAB', `kube-proxy: ${binary} not built (hack/k8s/build.sh)`);
   const argv = [
     binary,
     `--kubeconfig=${options.kubeconfig}`,
@@ -67,7 +72,10 @@ export async function startKubeProxy(lab: Lab, node: LabNode, options: KubeProxy
   // Exactly the node's namespace (the bind-mounted /run/netns file has the namespace's inode).
   if (inode === undefined || inode === netnsInode('self') || inode !== fs.statSync(node.netnsPath).ino) {
     await process.kill();
-    throw new FerryError('FERRY_E_LAB', `kube-proxy on ${node.name}: not running inside the node's namespace: ${process.stderrTail}`);
+    throw new FerryError(
+      'FERRY_E_LAB',
+      `kube-proxy on ${node.name}: not running inside the node's namespace: ${process.stderrTail}`,
+    );
   }
   const rules = async (): Promise<string> => {
     const r =
@@ -80,14 +88,21 @@ export async function startKubeProxy(lab: Lab, node: LabNode, options: KubeProxy
 }
 
 /** Waits until every address in `vips` appears in kube-proxy's ruleset (it has synced them). */
-export async function waitForRules(peer: KubeProxyPeer, vips: readonly string[], timeoutMs = 60_000): Promise<void> {
+export async function waitForRules(
+  peer: KubeProxyPeer,
+  vips: readonly string[],
+  timeoutMs = 60_000,
+): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
     const text = await peer.rules();
     const missing = vips.filter((v) => !text.includes(v));
     if (missing.length === 0) return;
     if (performance.now() > deadline)
-      throw new FerryError('FERRY_E_LAB', `kube-proxy (${peer.mode}): not programmed in time: ${missing.join(', ')}; ${peer.process.stderrTail.slice(-2000)}`);
+      throw new FerryError(
+        'FERRY_E_LAB',
+        `kube-proxy (${peer.mode}): not programmed in time: ${missing.join(', ')}; ${peer.process.stderrTail.slice(-2000)}`,
+      );
     await sleep(200);
   }
 }

@@ -58,7 +58,8 @@ export class KubeClient {
   /** Streams a watch: yields one parsed JSON event per line until the server ends it or `signal` aborts. */
   async *watchLines(path: string, signal: AbortSignal): AsyncGenerator<unknown> {
     const response = await this.#request(path, signal);
-    if ((response.statusCode ?? 0) >= 300) throw apiError(path, response.statusCode ?? 0, await readAll(response));
+    if ((response.statusCode ?? 0) >= 300)
+      throw apiError(path, response.statusCode ?? 0, await readAll(response));
     response.setEncoding('utf8');
     let buffered = '';
     for await (const chunk of response) {

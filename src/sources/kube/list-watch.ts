@@ -12,7 +12,11 @@ export interface KubeApi {
 }
 
 export interface ObjectWithMeta {
-  readonly metadata: { readonly name: string; readonly namespace?: string; readonly resourceVersion?: string };
+  readonly metadata: {
+    readonly name: string;
+    readonly namespace?: string;
+    readonly resourceVersion?: string;
+  };
 }
 
 export interface ListWatchChange<T> {
@@ -72,7 +76,10 @@ export class ListWatch<T extends ObjectWithMeta> {
   #resourceVersion = '';
   #needList = true;
   #synced = false;
+  /** Watchdog clock: reset when a watch starts, so a fresh watch gets its full quiet period. */
   #lastEventAt = -Infinity;
+  /** When the server last told us anything (a list or a watch event), for status and health. */
+  #lastHeardAt = -Infinity;
   #relists = 0;
   #restarts = 0;
   #lastError: string | undefined;
@@ -104,7 +111,7 @@ export class ListWatch<T extends ObjectWithMeta> {
       synced: this.#synced,
       resourceVersion: this.#resourceVersion,
       objects: this.#store.size,
-      lastEventAgeMs: performance.now() - this.#lastEventAt,
+      lastEventAgeMs: performance.now() - this.#lastHeardAt,
       relists: this.#relists,
       restarts: this.#restarts,
       lastError: this.#lastError,
@@ -139,6 +146,10 @@ export class ListWatch<T extends ObjectWithMeta> {
           this.#needList = true;
           continue; // the resourceVersion is too old: re-list right away
         }
+        // As client-go's reflector does: after a broken watch, list again before watching. The
+        // list is diffed against the store, so what changed while we were away (deletions
+        // included) arrives as ordinary events, whatever the server's watch history still holds.
+        this.#needList = true;
         failures++;
         this.#restarts++;
         this.#lastError = error instanceof Error ? error.message : String(error);
@@ -182,11 +193,20 @@ export class ListWatch<T extends ObjectWithMeta> {
     for (const [key, previous] of this.#store) {
       if (!fresh.has(key)) this.#emit(key, previous, undefined);
     }
-    for (const [key, current] of fresh) this.#emit(key, this.#store.get(key), current);
+    for (const [key, current] of fresh) {
+      const previous = this.#store.get(key);
+      // Unchanged objects (same resourceVersion) are not news: a re-list after a blip stays quiet.
+      if (
+        previous?.metadata.resourceVersion !== undefined &&
+        previous.metadata.resourceVersion === current.metadata.resourceVersion
+      )
+        continue;
+      this.#emit(key, previous, current);
+    }
     this.#resourceVersion = resourceVersion;
     this.#needList = false;
     this.#relists++;
-    this.#lastEventAt = performance.now();
+    this.#lastEventAt = this.#lastHeardAt = performance.now();
     if (!this.#synced) {
       this.#synced = true;
       this.#resolveSynced();
@@ -207,7 +227,7 @@ export class ListWatch<T extends ObjectWithMeta> {
         timeoutSeconds: String(this.#options.watchTimeoutSeconds ?? 300),
       });
       for await (const raw of this.#api.watchLines(path, abort.signal)) {
-        this.#lastEventAt = performance.now();
+        this.#lastEventAt = this.#lastHeardAt = performance.now();
         this.#apply(raw as WatchEvent<T>);
       }
     } catch (error) {

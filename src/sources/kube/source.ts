@@ -6,7 +6,11 @@ import { KubeClient, type KubeClientOptions } from './client.ts';
 import { ListWatch, type KubeApi, type ListWatchStatus } from './list-watch.ts';
 
 export type KubeChange =
-  | { readonly kind: 'Service'; readonly previous: Service | undefined; readonly current: Service | undefined }
+  | {
+      readonly kind: 'Service';
+      readonly previous: Service | undefined;
+      readonly current: Service | undefined;
+    }
   | {
       readonly kind: 'EndpointSlice';
       readonly previous: EndpointSlice | undefined;
@@ -74,7 +78,11 @@ export class KubeSource {
 
   status(): KubeSourceStatus {
     const watches = [this.#services.status(), this.#slices.status(), this.#nodes.status()];
-    return { synced: watches.every((w) => w.synced) && this.#ownNodeSeen, ownNodeSeen: this.#ownNodeSeen, watches };
+    return {
+      synced: watches.every((w) => w.synced) && this.#ownNodeSeen,
+      ownNodeSeen: this.#ownNodeSeen,
+      watches,
+    };
   }
 
   async close(): Promise<void> {

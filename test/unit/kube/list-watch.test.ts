@@ -37,7 +37,16 @@ class FakeApi {
     const o = this.objects.get(name)!;
     this.objects.delete(name);
     this.rv++;
-    this.#broadcast({ type: 'DELETED', object: { ...o, metadata: { ...o.metadata, resourceVersion: String(this.rv) } } });
+    this.#broadcast({
+      type: 'DELETED',
+      object: { ...o, metadata: { ...o.metadata, resourceVersion: String(this.rv) } },
+    });
+  }
+
+  /** Ends every watch the way a server's watch timeout does: cleanly. */
+  endWatches(): void {
+    for (const w of this.watches) w.end();
+    this.watches = [];
   }
 
   dropWatches(): void {
@@ -54,13 +63,17 @@ class FakeApi {
     res.setHeader('content-type', 'application/json');
     if (url.searchParams.get('watch') !== '1') {
       this.lists++;
-      res.end(JSON.stringify({ metadata: { resourceVersion: String(this.rv) }, items: [...this.objects.values()] }));
+      res.end(
+        JSON.stringify({ metadata: { resourceVersion: String(this.rv) }, items: [...this.objects.values()] }),
+      );
       return;
     }
     res.writeHead(200);
     if (this.expireNextWatch) {
       this.expireNextWatch = false;
-      res.end(JSON.stringify({ type: 'ERROR', object: { kind: 'Status', code: 410, message: 'too old' } }) + '\n');
+      res.end(
+        JSON.stringify({ type: 'ERROR', object: { kind: 'Status', code: 410, message: 'too old' } }) + '\n',
+      );
       return;
     }
     this.watches.push(res);
@@ -106,17 +119,25 @@ test('lists, then follows adds, updates and deletes through the watch', async (t
   const { api, lw, changes } = await setup(t);
   api.put('a', 1);
   await lw.synced;
-  assert.deepEqual(changes.map((c) => [c.previous?.v, c.current?.v]), [[undefined, 1]]);
+  assert.deepEqual(
+    changes.map((c) => [c.previous?.v, c.current?.v]),
+    [[undefined, 1]],
+  );
   await until(() => api.watches.length === 1, 'watch');
   api.put('a', 2);
   api.put('b', 1);
   api.remove('a');
   await until(() => changes.length === 4, 'events');
-  assert.deepEqual(changes.slice(1).map((c) => [c.previous?.metadata.name ?? c.current?.metadata.name, c.previous?.v, c.current?.v]), [
-    ['a', 1, 2],
-    ['b', undefined, 1],
-    ['a', 2, undefined],
-  ]);
+  assert.deepEqual(
+    changes
+      .slice(1)
+      .map((c) => [c.previous?.metadata.name ?? c.current?.metadata.name, c.previous?.v, c.current?.v]),
+    [
+      ['a', 1, 2],
+      ['b', undefined, 1],
+      ['a', 2, undefined],
+    ],
+  );
   assert.equal(lw.status().resourceVersion, String(api.rv));
 });
 
@@ -126,20 +147,46 @@ test('410 Gone triggers a re-list that reports what changed while the watch was 
   api.put('b', 1);
   await lw.synced;
   await until(() => api.watches.length === 1, 'watch');
-  // While disconnected: b deleted, a changed, c added; then the resumed watch is told it is too old.
+  // The watch ends cleanly (a server timeout), so it is resumed from its resourceVersion; the
+  // changes made meanwhile (b deleted, a changed, c added) are past what the server still holds.
   api.expireNextWatch = true;
-  api.dropWatches();
+  api.endWatches();
   api.objects.delete('b');
-  api.objects.set('a', { metadata: { name: 'a', namespace: 'default', resourceVersion: String(++api.rv) }, v: 9 });
-  api.objects.set('c', { metadata: { name: 'c', namespace: 'default', resourceVersion: String(++api.rv) }, v: 1 });
+  api.objects.set('a', {
+    metadata: { name: 'a', namespace: 'default', resourceVersion: String(++api.rv) },
+    v: 9,
+  });
+  api.objects.set('c', {
+    metadata: { name: 'c', namespace: 'default', resourceVersion: String(++api.rv) },
+    v: 1,
+  });
   await until(() => api.lists === 2 && api.watches.length === 1, 're-list');
-  const after = changes.slice(2).map((c) => [c.previous?.metadata.name ?? c.current?.metadata.name, c.previous?.v, c.current?.v]);
+  const after = changes
+    .slice(2)
+    .map((c) => [c.previous?.metadata.name ?? c.current?.metadata.name, c.previous?.v, c.current?.v]);
   assert.deepEqual(after.sort(), [
     ['a', 1, 9],
     ['b', 1, undefined],
     ['c', undefined, 1],
   ]);
   assert.equal(lw.status().relists, 2);
+});
+
+test('a broken connection re-lists before watching again, as client-go does, and reports the difference', async (t) => {
+  const { api, lw, changes } = await setup(t);
+  api.put('a', 1);
+  api.put('b', 1);
+  await lw.synced;
+  await until(() => api.watches.length === 1, 'watch');
+  api.dropWatches();
+  api.objects.delete('b');
+  await until(() => api.lists === 2 && api.watches.length === 1, 're-list');
+  assert.deepEqual(
+    changes.slice(2).map((c) => [c.previous?.metadata.name, c.current?.metadata.name]),
+    [['b', undefined]],
+  );
+  assert.equal(lw.status().relists, 2);
+  assert.ok(lw.status().restarts >= 1);
 });
 
 test('a silent watch is restarted by the inactivity watchdog and resumes from its resourceVersion', async (t) => {
