@@ -598,12 +598,13 @@ static __always_inline int np_stage_ct(ctx_t *ctx, struct np_pkt *p, __u64 now)
 /* The frontend this packet is addressed to, if any: an exact LB / external IP / per-address
  * NodePort entry first, then the wildcard NodePort entry (address :: or ::ffff:0.0.0.0) when
  * the destination is one of this node's addresses. */
-static __always_inline int np_frontend(const struct np_pkt *p, struct np_service *svc, union np_addr *key_addr)
+static __always_inline int np_frontend(const struct np_pkt *p, int node_addr, struct np_service *svc,
+				       union np_addr *key_addr)
 {
 	*key_addr = p->t.dst;
 	if (np_svc_lookup(key_addr, p->t.dport, p->t.proto, svc) == 0)
 		return 0;
-	if (!np_is_node_addr(p))
+	if (!node_addr)
 		return -1;
 	__builtin_memset(key_addr, 0, sizeof(*key_addr));
 	if (!p->v6)
@@ -623,60 +624,97 @@ static __always_inline int np_src_allowed(const struct np_pkt *p, __u32 service_
 
 #define NP_NEW_REJECT 1 /* np_stage_service result: caller tail-calls the reject program */
 
+/* What a new flow to a frontend gets, decided without touching any state: `ferry explain` runs
+ * this same function (bpf/explain_nodeport.c) on the live maps. */
+struct np_decision {
+	struct np_service svc;
+	union np_addr key_addr; /* the frontend entry's address (:: for the wildcard NodePort) */
+	struct np_backend be;
+	__u32 id;               /* backend id when FORWARDED */
+	__u8 verdict;           /* FERRY_VERDICT_FORWARDED, _DROPPED or _REJECTED */
+	__u8 reason;            /* FERRY_REASON_* */
+	__u8 by_maglev;
+	__u8 pad;
+};
+
+/* NP_CONTINUE when the packet is for no frontend; else 0 with d filled. node_addr: the
+ * destination is one of this node's addresses (wildcard NodePort entries apply). src_ranges:
+ * apply loadBalancerSourceRanges — the explain program cannot (sleepable programs may not use an
+ * LPM trie) and asks the same map from user space instead; the check comes first either way. */
+static __always_inline int np_decide(const struct np_pkt *p, int node_addr, int src_ranges, struct np_decision *d)
+{
+	__u32 id = 0;
+
+	if (np_frontend(p, node_addr, &d->svc, &d->key_addr))
+		return NP_CONTINUE;
+	d->verdict = FERRY_VERDICT_DROPPED;
+	if (src_ranges && !np_src_allowed(p, d->svc.service_id)) {
+		d->reason = FERRY_REASON_SOURCE_RANGE;
+		return 0;
+	}
+	if (d->svc.action == NP_ACT_DROP) {
+		d->reason = FERRY_REASON_NO_LOCAL_BACKEND;
+		return 0;
+	}
+	if (d->svc.action == NP_ACT_REJECT) {
+		d->verdict = FERRY_VERDICT_REJECTED;
+		d->reason = FERRY_REASON_NO_BACKEND;
+		return 0;
+	}
+	if (d->svc.maglev)
+		id = maglev_pick(d->svc.service_id, &p->t);
+	d->by_maglev = id != 0;
+	if (!id) {
+		__u16 slot = bpf_get_prandom_u32() % d->svc.count + 1;
+
+		id = np_slot_backend(&d->key_addr, p->t.dport, p->t.proto, slot);
+	}
+	if (!id || np_backend_lookup(id, &d->be)) {
+		d->reason = FERRY_REASON_BACKEND_MISSING;
+		return 0;
+	}
+	d->id = id;
+	d->verdict = FERRY_VERDICT_FORWARDED;
+	d->reason = FERRY_REASON_NONE;
+	return 0;
+}
+
 /* A new flow to a frontend: policy, backend choice, conntrack + NAT state, translation. */
 static __always_inline int np_stage_service(ctx_t *ctx, struct np_pkt *p, __u64 now, int *reject)
 {
-	struct np_service svc;
-	struct np_backend be;
+	struct np_decision d = {};
 	struct np_ct_entry e;
 	struct np_nat_entry n;
 	struct np_tuple reply;
-	union np_addr key_addr;
-	__u32 id = 0;
+	__u32 id;
 	int snat, dsr, by_maglev;
 
-	if (np_frontend(p, &svc, &key_addr))
+	if (np_decide(p, np_is_node_addr(p), 1, &d))
 		return NP_CONTINUE;
-	if (!np_src_allowed(p, svc.service_id)) {
-		np_count(NP_STAT_DROP_SRC_RANGE);
-		np_event_pkt(ctx, p, FERRY_VERDICT_DROPPED, FERRY_REASON_SOURCE_RANGE, svc.service_id);
+	if (d.verdict != FERRY_VERDICT_FORWARDED) {
+		if (d.reason == FERRY_REASON_SOURCE_RANGE)
+			np_count(NP_STAT_DROP_SRC_RANGE);
+		else if (d.reason == FERRY_REASON_NO_LOCAL_BACKEND)
+			np_count(NP_STAT_DROP_NO_LOCAL);
+		else if (d.reason == FERRY_REASON_BACKEND_MISSING)
+			np_count(NP_STAT_DROP_NO_BACKEND);
+		np_event_pkt(ctx, p, d.verdict, d.reason, d.svc.service_id);
+		if (d.verdict == FERRY_VERDICT_REJECTED)
+			*reject = 1;
 		return CTX_DROP;
 	}
-	if (svc.action == NP_ACT_DROP) {
-		np_count(NP_STAT_DROP_NO_LOCAL);
-		np_event_pkt(ctx, p, FERRY_VERDICT_DROPPED, FERRY_REASON_NO_LOCAL_BACKEND, svc.service_id);
-		return CTX_DROP;
-	}
-	if (svc.action == NP_ACT_REJECT) {
-		np_event_pkt(ctx, p, FERRY_VERDICT_REJECTED, FERRY_REASON_NO_BACKEND, svc.service_id);
-		*reject = 1;
-		return CTX_DROP;
-	}
-
-	if (svc.maglev)
-		id = maglev_pick(svc.service_id, &p->t);
-	by_maglev = id != 0;
-	if (!id) {
-		__u16 slot = bpf_get_prandom_u32() % svc.count + 1;
-
-		id = np_slot_backend(&key_addr, p->t.dport, p->t.proto, slot);
-	}
-	if (!id || np_backend_lookup(id, &be)) {
-		np_count(NP_STAT_DROP_NO_BACKEND);
-		np_event_pkt(ctx, p, FERRY_VERDICT_DROPPED, FERRY_REASON_BACKEND_MISSING, svc.service_id);
-		return CTX_DROP;
-	}
-
-	dsr = cfg_dsr && !be.local && !p->v6;
+	id = d.id;
+	by_maglev = d.by_maglev;
+	dsr = cfg_dsr && !d.be.local && !p->v6;
 	if (dsr && CTX_IS_XDP)
 		return CTX_PASS; /* tc picks again and inserts the option */
-	snat = !be.local && !dsr;
+	snat = !d.be.local && !dsr;
 	__builtin_memset(&e, 0, sizeof(e));
-	e.backend = be.addr;
-	e.backend_port = be.port;
+	e.backend = d.be.addr;
+	e.backend_port = d.be.port;
 	e.backend_id = id;
-	e.service_id = svc.service_id;
-	e.flags = (snat ? CT_F_SNAT : 0) | (be.local ? CT_F_LOCAL : 0) | (dsr ? CT_F_DSR : 0);
+	e.service_id = d.svc.service_id;
+	e.flags = (snat ? CT_F_SNAT : 0) | (d.be.local ? CT_F_LOCAL : 0) | (dsr ? CT_F_DSR : 0);
 	e.created_ns = now;
 	e.expires_ns = ct_expiry(now, p->t.proto, p->tcp_flags, &e.flags);
 	e.packets = 1;
@@ -690,8 +728,8 @@ static __always_inline int np_stage_service(ctx_t *ctx, struct np_pkt *p, __u64 
 	n.expires_ns = e.expires_ns;
 
 	__builtin_memset(&reply, 0, sizeof(reply));
-	reply.src = be.addr;
-	reply.sport = be.port;
+	reply.src = d.be.addr;
+	reply.sport = d.be.port;
 	reply.proto = p->t.proto;
 	if (snat) {
 		np_snat_addr(p, &reply.dst);
@@ -704,7 +742,7 @@ static __always_inline int np_stage_service(ctx_t *ctx, struct np_pkt *p, __u64 
 	if (!e.nat_port) {
 		np_count(snat ? NP_STAT_DROP_SNAT_PORTS : NP_STAT_CT_CREATE_FAIL);
 		np_event_pkt(ctx, p, FERRY_VERDICT_DROPPED,
-			     snat ? FERRY_REASON_NAT_PORTS_EXHAUSTED : FERRY_REASON_CT_FULL, svc.service_id);
+			     snat ? FERRY_REASON_NAT_PORTS_EXHAUSTED : FERRY_REASON_CT_FULL, d.svc.service_id);
 		return CTX_DROP;
 	}
 	if (!snat)
@@ -712,7 +750,7 @@ static __always_inline int np_stage_service(ctx_t *ctx, struct np_pkt *p, __u64 
 	if (bpf_map_update_elem(&ferry_np_ct_v1, &p->t, &e, BPF_ANY)) {
 		bpf_map_delete_elem(&ferry_np_nat_v1, &reply);
 		np_count(NP_STAT_CT_CREATE_FAIL);
-		np_event_pkt(ctx, p, FERRY_VERDICT_DROPPED, FERRY_REASON_CT_FULL, svc.service_id);
+		np_event_pkt(ctx, p, FERRY_VERDICT_DROPPED, FERRY_REASON_CT_FULL, d.svc.service_id);
 		return CTX_DROP;
 	}
 	np_count(NP_STAT_CT_NEW);
@@ -722,11 +760,11 @@ static __always_inline int np_stage_service(ctx_t *ctx, struct np_pkt *p, __u64 
 		 e.backend_port, FERRY_VERDICT_FORWARDED, FERRY_REASON_NONE, FERRY_CT_NEW,
 		 FERRY_NAT_DNAT | (snat ? FERRY_NAT_SNAT : 0) | (dsr ? FERRY_NAT_DSR : 0) |
 			 (by_maglev ? FERRY_EV_F_MAGLEV : 0),
-		 svc.service_id,
+		 d.svc.service_id,
 		 id);
 	if (np_translate(ctx, p, &e)) {
 		np_count(NP_STAT_DROP_ERROR);
-		np_event_pkt(ctx, p, FERRY_VERDICT_DROPPED, FERRY_REASON_MALFORMED, svc.service_id);
+		np_event_pkt(ctx, p, FERRY_VERDICT_DROPPED, FERRY_REASON_MALFORMED, d.svc.service_id);
 		return CTX_DROP;
 	}
 	np_count(NP_STAT_DNAT);

@@ -14,7 +14,7 @@ const OBJECT = fileURLToPath(new URL('../../build/bpf/explain.o', import.meta.ur
 const PROGRAM = 'ferry_explain_sock';
 
 // struct explain_sock_ctx (bpf/explain.c): offsets.
-const CTX = {
+export const SOCKET_CTX = {
   address: 0,
   port: 16,
   protocol: 18,
@@ -60,7 +60,46 @@ export interface SocketExplanation {
   readonly reason?: string;
   /** How the backend was chosen. */
   readonly pickedBy?: 'affinity' | 'random slot';
-  readonly backend?: { readonly id: number; readonly address: string; readonly port: number; readonly terminating: boolean; readonly local: boolean };
+  readonly backend?: {
+    readonly id: number;
+    readonly address: string;
+    readonly port: number;
+    readonly terminating: boolean;
+    readonly local: boolean;
+  };
+}
+
+/**
+ * Opens an explain object on the maps pinned in pinDir and loads it. Every map it declares must
+ * already be pinned there (the caller checks the one that tells the feature is installed), so
+ * loading reuses them and creates nothing; a reused map needs the max_entries it was created with
+ * (--map-size-*), taken from the pin.
+ */
+export function loadOnPinnedMaps(file: string, pinDir: string): BpfObject {
+  const obj = BpfObject.open(file, { pinRoot: pinDir });
+  try {
+    for (const name of fs.readdirSync(pinDir)) {
+      if (!name.startsWith('ferry_')) continue;
+      let pinned: BpfMap;
+      try {
+        pinned = BpfMap.openPinned(path.join(pinDir, name));
+      } catch {
+        continue; // a link pin
+      }
+      try {
+        obj.setMapMaxEntries(name, pinned.maxEntries);
+      } catch {
+        // not a map of this object
+      } finally {
+        pinned.close();
+      }
+    }
+    obj.load();
+    return obj;
+  } catch (error) {
+    obj.close();
+    throw error;
+  }
 }
 
 export class SocketExplainer implements Disposable {
@@ -73,67 +112,48 @@ export class SocketExplainer implements Disposable {
   /** Loads the explain program onto the maps pinned in pinDir (the agent's). */
   static open(pinDir: string): SocketExplainer {
     if (!fs.existsSync(path.join(pinDir, 'ferry_services_v1')))
-      throw new InvalidArgumentError(`explain: no Ferry maps pinned in ${pinDir} (is the agent running there?)`);
-    const obj = BpfObject.open(OBJECT, { pinRoot: pinDir });
-    try {
-      // Reusing a pinned map needs the same max_entries it was created with (--map-size-*).
-      for (const name of fs.readdirSync(pinDir)) {
-        if (!name.startsWith('ferry_')) continue;
-        let pinned: BpfMap;
-        try {
-          pinned = BpfMap.openPinned(path.join(pinDir, name));
-        } catch {
-          continue; // a link pin
-        }
-        try {
-          obj.setMapMaxEntries(name, pinned.maxEntries);
-        } catch {
-          // not a map of this object
-        } finally {
-          pinned.close();
-        }
-      }
-      obj.load();
-    } catch (error) {
-      obj.close();
-      throw error;
-    }
+      throw new InvalidArgumentError(
+        `explain: no Ferry maps pinned in ${pinDir} (is the agent running there?)`,
+      );
+    const obj = loadOnPinnedMaps(OBJECT, pinDir);
     return new SocketExplainer(obj);
   }
 
   explain(request: SocketExplainRequest): SocketExplanation {
     const ip = parseIp(request.address);
-    if (!ip) throw new InvalidArgumentError(`explain: destination: "${request.address}" is not an IP address`);
-    const ctx = Buffer.alloc(CTX.size);
-    Buffer.from(ip.bytes).copy(ctx, CTX.address);
-    ctx.writeUInt16BE(request.port, CTX.port);
-    ctx.writeUInt8(PROTOCOLS[request.protocol]!, CTX.protocol);
-    ctx.writeUInt8(0, CTX.scope); // LB_SCOPE_INTERNAL: what a pod's connect() sees
-    ctx.writeBigUInt64LE(request.client ?? 0n, CTX.client);
+    if (!ip)
+      throw new InvalidArgumentError(`explain: destination: "${request.address}" is not an IP address`);
+    const ctx = Buffer.alloc(SOCKET_CTX.size);
+    Buffer.from(ip.bytes).copy(ctx, SOCKET_CTX.address);
+    ctx.writeUInt16BE(request.port, SOCKET_CTX.port);
+    ctx.writeUInt8(PROTOCOLS[request.protocol]!, SOCKET_CTX.protocol);
+    ctx.writeUInt8(0, SOCKET_CTX.scope); // LB_SCOPE_INTERNAL: what a pod's connect() sees
+    ctx.writeBigUInt64LE(request.client ?? 0n, SOCKET_CTX.client);
     this.#object.program(PROGRAM).runSyscall(ctx);
-    if (!ctx.readUInt8(CTX.found)) return { found: false };
-    const verdict = VERDICTS[ctx.readUInt8(CTX.verdict)] ?? `UNKNOWN_${ctx.readUInt8(CTX.verdict)}`;
-    const reason = REASONS[ctx.readUInt8(CTX.reason)] ?? `UNKNOWN_${ctx.readUInt8(CTX.reason)}`;
+    if (!ctx.readUInt8(SOCKET_CTX.found)) return { found: false };
+    const verdict =
+      VERDICTS[ctx.readUInt8(SOCKET_CTX.verdict)] ?? `UNKNOWN_${ctx.readUInt8(SOCKET_CTX.verdict)}`;
+    const reason = REASONS[ctx.readUInt8(SOCKET_CTX.reason)] ?? `UNKNOWN_${ctx.readUInt8(SOCKET_CTX.reason)}`;
     const base = {
       found: true,
-      serviceId: ctx.readUInt32LE(CTX.serviceId),
-      kind: KINDS[ctx.readUInt8(CTX.kind)] ?? 'unknown',
-      backendSlots: ctx.readUInt16LE(CTX.count),
-      affinityTimeoutSeconds: ctx.readUInt32LE(CTX.affinityTimeout),
+      serviceId: ctx.readUInt32LE(SOCKET_CTX.serviceId),
+      kind: KINDS[ctx.readUInt8(SOCKET_CTX.kind)] ?? 'unknown',
+      backendSlots: ctx.readUInt16LE(SOCKET_CTX.count),
+      affinityTimeoutSeconds: ctx.readUInt32LE(SOCKET_CTX.affinityTimeout),
       verdict,
       reason,
     };
     if (verdict !== 'TRANSLATED') return base;
-    const backendIp = formatIp({ family: ctx.subarray(CTX.backend, CTX.backend + 12).equals(V4_PREFIX) ? 4 : 6, bytes: new Uint8Array(ctx.subarray(CTX.backend, CTX.backend + 16)) });
+    const backendIp = decodeAddress(ctx.subarray(SOCKET_CTX.backend, SOCKET_CTX.backend + 16));
     return {
       ...base,
-      pickedBy: ctx.readUInt8(CTX.flags) & 0x10 ? 'affinity' : 'random slot',
+      pickedBy: ctx.readUInt8(SOCKET_CTX.flags) & 0x10 ? 'affinity' : 'random slot',
       backend: {
-        id: ctx.readUInt32LE(CTX.backendId),
+        id: ctx.readUInt32LE(SOCKET_CTX.backendId),
         address: backendIp,
-        port: ctx.readUInt16BE(CTX.backendPort),
-        terminating: ctx.readUInt8(CTX.backendState) === 1,
-        local: (ctx.readUInt8(CTX.backendFlags) & 1) !== 0,
+        port: ctx.readUInt16BE(SOCKET_CTX.backendPort),
+        terminating: ctx.readUInt8(SOCKET_CTX.backendState) === 1,
+        local: (ctx.readUInt8(SOCKET_CTX.backendFlags) & 1) !== 0,
       },
     };
   }
@@ -144,3 +164,11 @@ export class SocketExplainer implements Disposable {
 }
 
 const V4_PREFIX = Buffer.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff]);
+
+/** A 16-byte datapath address (IPv4 as ::ffff:a.b.c.d) as text. */
+export function decodeAddress(bytes: Buffer): string {
+  return formatIp({
+    family: bytes.subarray(0, 12).equals(V4_PREFIX) ? 4 : 6,
+    bytes: new Uint8Array(bytes.subarray(0, 16)),
+  });
+}

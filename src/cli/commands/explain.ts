@@ -23,14 +23,16 @@ function parseTo(value: string): { address: string; port: number } {
 /** A client given as a netns path, a /run/netns name, a pod name (a unique name suffix), or an address. */
 async function resolveClient(from: string): Promise<{ netns: string; label: string }> {
   if (from.startsWith('/')) {
-    if (!fs.existsSync(from)) throw new InvalidArgumentError(`--from: ${from}: no such network namespace file`);
+    if (!fs.existsSync(from))
+      throw new InvalidArgumentError(`--from: ${from}: no such network namespace file`);
     return { netns: from, label: from };
   }
   const names = fs.existsSync(NETNS_DIR) ? fs.readdirSync(NETNS_DIR) : [];
   if (names.includes(from)) return { netns: path.join(NETNS_DIR, from), label: from };
   const suffixed = names.filter((n) => n.endsWith(`-${from}`));
   if (suffixed.length === 1) return { netns: path.join(NETNS_DIR, suffixed[0]!), label: from };
-  if (suffixed.length > 1) throw new InvalidArgumentError(`--from: "${from}" matches ${suffixed.join(', ')}: give the full name`);
+  if (suffixed.length > 1)
+    throw new InvalidArgumentError(`--from: "${from}" matches ${suffixed.join(', ')}: give the full name`);
   const ip = canonicalIp(from);
   if (ip) {
     const { addressesInNetns } = await import('../../observe/netns.ts');
@@ -39,54 +41,163 @@ async function resolveClient(from: string): Promise<{ netns: string; label: stri
       if (inside.includes(ip)) return { netns: path.join(NETNS_DIR, n), label: `${from} (${n})` };
     }
   }
-  throw new InvalidArgumentError(`--from: "${from}" is not a network namespace under ${NETNS_DIR}, a pod name, or an address held by one`);
+  throw new InvalidArgumentError(
+    `--from: "${from}" is not a network namespace under ${NETNS_DIR}, a pod name, or an address held by one`,
+  );
 }
 
 const WHY: Readonly<Record<string, string>> = {
   NO_BACKEND: 'the Service has no endpoints: connect() fails at once with ECONNREFUSED',
-  NO_LOCAL_BACKEND: 'internalTrafficPolicy Local and no endpoint on this node: connect() fails at once with EHOSTUNREACH',
+  NO_LOCAL_BACKEND:
+    'internalTrafficPolicy Local and no endpoint on this node: connect() fails at once with EHOSTUNREACH',
   BACKEND_MISSING: 'the slot names a backend that is gone (a race with an update): EHOSTUNREACH',
 };
 
 export function register(program: Command): void {
   program
     .command('explain')
-    .description("what the socket load balancer decides for a client and a frontend, run by the datapath's own code on the live maps")
-    .requiredOption('--to <address:port>', 'the destination, e.g. a ClusterIP and port', parseTo)
-    .option('--from <pod|netns|address>', 'the client: a pod (network namespace name, or its unique suffix), a netns path, or an address a pod holds')
+    .description(
+      "what the socket load balancer decides for a client and a frontend, run by the datapath's own code on the live maps",
+    )
+    .requiredOption(
+      '--to <address:port>',
+      'the destination, e.g. a ClusterIP and port, or a node address and NodePort',
+      parseTo,
+    )
+    .option(
+      '--from <client>',
+      'socket path: a pod (network namespace name, or its unique suffix), a netns path, or an address a pod holds; packet path: the client ADDRESS[:PORT]',
+    )
+    .addOption(
+      new Option(
+        '--path <path>',
+        "socket: a pod's connect() (east-west); packet: a packet arriving at this node (NodePort, LoadBalancer, external IPs)",
+      )
+        .choices(['socket', 'packet'])
+        .default('socket'),
+    )
     .addOption(new Option('--protocol <proto>', 'transport').choices(['tcp', 'udp']).default('tcp'))
     .option('--pin-dir <dir>', 'bpffs directory of the node', DEFAULT_PIN_DIR)
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
-    .action(async (o: { to: { address: string; port: number }; from?: string; protocol: string; pinDir: string; output: string }) => {
-      const { SocketExplainer } = await import('../../datapath/explain.ts');
-      const { netnsCookie } = await import('../../datapath/netns-cookie.ts');
-      const client = o.from ? await resolveClient(o.from) : undefined;
-      const cookie = client ? netnsCookie(client.netns) : 0n;
-      using explainer = SocketExplainer.open(o.pinDir);
-      const protocol = o.protocol.toUpperCase() as 'TCP' | 'UDP';
-      const e = explainer.explain({ address: o.to.address, port: o.to.port, protocol, client: cookie });
-      const frontend = `${o.to.address.includes(':') ? `[${o.to.address}]` : o.to.address}:${o.to.port}/${protocol}`;
-      if (o.output === 'json') {
-        console.log(JSON.stringify({ from: client?.label ?? null, frontend, ...e }));
-        return;
-      }
-      console.log(`client:   ${client?.label ?? '(none given: no sessionAffinity entry applies)'}`);
-      if (!e.found) {
-        console.log(`frontend: ${frontend} is not a Service frontend on this node`);
-        console.log('decision: NOT TRANSLATED: the socket layer leaves the connection alone');
-        return;
-      }
-      console.log(
-        `frontend: ${frontend} found: service id ${e.serviceId}, ${e.kind}, ${e.backendSlots} backend slot(s)${e.affinityTimeoutSeconds ? `, sessionAffinity ClientIP ${e.affinityTimeoutSeconds} s` : ''}`,
-      );
-      if (e.verdict !== 'TRANSLATED') {
-        console.log(`decision: ${e.verdict} (${e.reason}): ${WHY[e.reason ?? ''] ?? ''}`);
-        return;
-      }
-      const b = e.backend!;
-      const where = `${b.address.includes(':') ? `[${b.address}]` : b.address}:${b.port}`;
-      console.log(
-        `decision: TRANSLATED to ${where} (backend ${b.id}${b.local ? ', on this node' : ''}${b.terminating ? ', terminating' : ''}), picked by ${e.pickedBy === 'affinity' ? "sessionAffinity: this client's earlier pick, still in the set" : `a random slot of ${e.backendSlots}`}`,
-      );
-    });
+    .action(
+      async (o: {
+        to: { address: string; port: number };
+        from?: string;
+        path: string;
+        protocol: string;
+        pinDir: string;
+        output: string;
+      }) => {
+        if (o.path === 'packet') {
+          await explainPacket(o);
+          return;
+        }
+        const { SocketExplainer } = await import('../../datapath/explain.ts');
+        const { netnsCookie } = await import('../../datapath/netns-cookie.ts');
+        const client = o.from ? await resolveClient(o.from) : undefined;
+        const cookie = client ? netnsCookie(client.netns) : 0n;
+        using explainer = SocketExplainer.open(o.pinDir);
+        const protocol = o.protocol.toUpperCase() as 'TCP' | 'UDP';
+        const e = explainer.explain({ address: o.to.address, port: o.to.port, protocol, client: cookie });
+        const frontend = `${o.to.address.includes(':') ? `[${o.to.address}]` : o.to.address}:${o.to.port}/${protocol}`;
+        if (o.output === 'json') {
+          console.log(JSON.stringify({ from: client?.label ?? null, frontend, ...e }));
+          return;
+        }
+        console.log(`client:   ${client?.label ?? '(none given: no sessionAffinity entry applies)'}`);
+        if (!e.found) {
+          console.log(`frontend: ${frontend} is not a Service frontend on this node`);
+          console.log('decision: NOT TRANSLATED: the socket layer leaves the connection alone');
+          return;
+        }
+        console.log(
+          `frontend: ${frontend} found: service id ${e.serviceId}, ${e.kind}, ${e.backendSlots} backend slot(s)${e.affinityTimeoutSeconds ? `, sessionAffinity ClientIP ${e.affinityTimeoutSeconds} s` : ''}`,
+        );
+        if (e.verdict !== 'TRANSLATED') {
+          console.log(`decision: ${e.verdict} (${e.reason}): ${WHY[e.reason ?? ''] ?? ''}`);
+          return;
+        }
+        const b = e.backend!;
+        const where = `${b.address.includes(':') ? `[${b.address}]` : b.address}:${b.port}`;
+        console.log(
+          `decision: TRANSLATED to ${where} (backend ${b.id}${b.local ? ', on this node' : ''}${b.terminating ? ', terminating' : ''}), picked by ${e.pickedBy === 'affinity' ? "sessionAffinity: this client's earlier pick, still in the set" : `a random slot of ${e.backendSlots}`}`,
+        );
+      },
+    );
+}
+
+/** The client of a packet-path explain: ADDRESS, ADDRESS:PORT or [V6]:PORT (port default 40000). */
+function parseClient(value: string | undefined): { address: string; port: number } {
+  if (!value)
+    throw new InvalidArgumentError('--from: the packet path needs the client address (ADDRESS[:PORT])');
+  const bare = canonicalIp(value);
+  if (bare) return { address: bare, port: 40000 };
+  try {
+    return parseTo(value);
+  } catch {
+    throw new InvalidArgumentError(
+      `--from: "${value}" is not ADDRESS or ADDRESS:PORT (IPv6 as [ADDRESS]:PORT)`,
+    );
+  }
+}
+
+const PACKET_WHY: Readonly<Record<string, string>> = {
+  NO_BACKEND: 'the Service has no endpoints: answered with a TCP RST / ICMP port unreachable',
+  NO_LOCAL_BACKEND: 'externalTrafficPolicy Local and no endpoint on this node: dropped',
+  SOURCE_RANGE: 'the client is outside loadBalancerSourceRanges: dropped',
+  BACKEND_MISSING: 'the slot names a backend that is gone (a race with an update): dropped',
+};
+
+async function explainPacket(o: {
+  to: { address: string; port: number };
+  from?: string;
+  protocol: string;
+  pinDir: string;
+  output: string;
+}): Promise<void> {
+  const { PacketExplainer } = await import('../../datapath/explain-packet.ts');
+  const client = parseClient(o.from);
+  const protocol = o.protocol.toUpperCase() as 'TCP' | 'UDP';
+  using explainer = PacketExplainer.open(o.pinDir);
+  const e = explainer.explain({
+    client: client.address,
+    clientPort: client.port,
+    address: o.to.address,
+    port: o.to.port,
+    protocol,
+  });
+  const show = (a: string, p: number): string => `${a.includes(':') ? `[${a}]` : a}:${p}`;
+  const frontend = `${show(o.to.address, o.to.port)}/${protocol}`;
+  if (o.output === 'json') {
+    console.log(JSON.stringify({ from: show(client.address, client.port), frontend, ...e }));
+    return;
+  }
+  console.log(`packet:   ${show(client.address, client.port)} → ${frontend}`);
+  if (!e.found) {
+    console.log(`frontend: ${frontend} is not a north-south frontend on this node`);
+    console.log(
+      e.established
+        ? `decision: FORWARDED by an existing conntrack entry to ${show(e.established.backend, e.established.port)}`
+        : 'decision: PASSED to the kernel untouched',
+    );
+    return;
+  }
+  console.log(
+    `frontend: found: service id ${e.serviceId}, ${e.kind}${e.wildcard ? ' (on every node address)' : ''}, ${e.backendSlots} backend slot(s)${e.maglev ? ', Maglev' : ''}`,
+  );
+  if (e.established) {
+    const c = e.established;
+    console.log(
+      `decision: FORWARDED (established flow): conntrack pins it to ${show(c.backend, c.port)} (backend ${c.backendId}${c.local ? ', on this node' : ''}${c.snat ? ', SNAT to the node' : ''}${c.dsr ? ', DSR' : ''})`,
+    );
+    return;
+  }
+  if (e.verdict !== 'FORWARDED') {
+    console.log(`decision: ${e.verdict} (${e.reason}): ${PACKET_WHY[e.reason ?? ''] ?? ''}`);
+    return;
+  }
+  const b = e.backend!;
+  console.log(
+    `decision: FORWARDED to ${show(b.address, b.port)} (backend ${b.id}, ${b.local ? 'on this node: DNAT, client address kept' : 'on another node: DNAT + SNAT (or DSR with --nodeport-mode dsr)'}), picked by ${e.pickedBy === 'maglev' ? 'Maglev (the same backend from every node for this flow)' : `a random slot of ${e.backendSlots}`}`,
+  );
 }
