@@ -14,20 +14,23 @@ import { ServiceWriter } from '../src/datapath/service-writer.ts';
 import { LB_MAP_NAMES, SOCK_OBJECT } from '../src/datapath/socket-lb.ts';
 import { createLab, type Lab } from '../src/lab/index.ts';
 import { ferryOnNode, startNodeAgent } from '../src/lab/agents.ts';
+import { connectLoop, pct } from './support/connect-loop.ts';
 
 const SERVICES = 10_000;
 const ENDPOINTS = 10;
 const CHANGES = 300;
 const CONNECTS = 3000;
 
-const pct = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
-
 function service(i: number): Service {
   return {
     apiVersion: 'v1',
     kind: 'Service',
     metadata: { name: `svc-${i}`, namespace: 'default' },
-    spec: { clusterIP: `10.96.${100 + (i >> 8)}.${i & 255}`, clusterIPs: [`10.96.${100 + (i >> 8)}.${i & 255}`], ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] },
+    spec: {
+      clusterIP: `10.96.${100 + (i >> 8)}.${i & 255}`,
+      clusterIPs: [`10.96.${100 + (i >> 8)}.${i & 255}`],
+      ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }],
+    },
   };
 }
 
@@ -35,7 +38,11 @@ function slice(i: number, shift = 0): EndpointSlice {
   return {
     apiVersion: 'discovery.k8s.io/v1',
     kind: 'EndpointSlice',
-    metadata: { name: `svc-${i}-a`, namespace: 'default', labels: { 'kubernetes.io/service-name': `svc-${i}` } },
+    metadata: {
+      name: `svc-${i}-a`,
+      namespace: 'default',
+      labels: { 'kubernetes.io/service-name': `svc-${i}` },
+    },
     addressType: 'IPv4',
     ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
     endpoints: Array.from({ length: ENDPOINTS }, (_, e) => ({
@@ -92,45 +99,62 @@ async function agentWork(): Promise<void> {
     obj.close();
     console.log(`agent work, ${SERVICES} services × ${ENDPOINTS} endpoints on real BPF maps`);
     console.log(`  first full sync into empty maps    ${fullMs.toFixed(0)} ms`);
-    console.log(`  change → maps updated              p50 ${(pct(times, 50) * 1000).toFixed(0)} µs   p99 ${(pct(times, 99) * 1000).toFixed(0)} µs   (goal p99 < 1 ms, ${CHANGES} endpoint changes)`);
-    console.log(`  agent state (model + writer)       ${((rssAfter - rssBefore) / 2 ** 20).toFixed(0)} MiB RSS growth`);
+    console.log(
+      `  change → maps updated              p50 ${(pct(times, 50) * 1000).toFixed(0)} µs   p99 ${(pct(times, 99) * 1000).toFixed(0)} µs   (goal p99 < 1 ms, ${CHANGES} endpoint changes)`,
+    );
+    console.log(
+      `  agent state (model + writer)       ${((rssAfter - rssBefore) / 2 ** 20).toFixed(0)} MiB RSS growth`,
+    );
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
-const CONNECT_SCRIPT = `
-const net = require('node:net');
-const [host, port, count] = [process.argv[1], Number(process.argv[2]), Number(process.argv[3])];
-const out = [];
-function one(i) {
-  if (i === count) { console.log(JSON.stringify(out)); return; }
-  const t = process.hrtime.bigint();
-  const s = net.connect({ host, port });
-  s.once('connect', () => { out.push(Number(process.hrtime.bigint() - t) / 1000); s.resetAndDestroy(); setImmediate(() => one(i + 1)); });
-  s.once('error', (e) => { console.error(e.code); process.exit(1); });
-}
-one(0);
-`;
-
 async function connectLatency(lab: Lab, host: string, port: number): Promise<number[]> {
-  const r = await lab.exec('n1-p1', [process.execPath, '-e', CONNECT_SCRIPT, host, String(port), String(CONNECTS)], { timeoutMs: 120_000 });
-  if (r.code !== 0) throw new Error(`connect loop to ${host}:${port} failed: ${r.stderr}`);
-  return (JSON.parse(r.stdout) as number[]).slice(100); // the first connections warm caches
+  const r = await connectLoop(lab, 'n1-p1', host, port, CONNECTS);
+  if (Object.keys(r.errors).length)
+    throw new Error(`connect loop to ${host}:${port}: failures ${JSON.stringify(r.errors)}`);
+  return r.latenciesUs.slice(100); // the first connections warm caches
 }
 
 function writeManifests(dir: string, count: number, backend: string): void {
   for (const f of fs.readdirSync(dir)) fs.rmSync(path.join(dir, f));
   const target: object[] = [
-    { apiVersion: 'v1', kind: 'Service', metadata: { name: 'target', namespace: 'default' }, spec: { clusterIP: '10.96.0.50', clusterIPs: ['10.96.0.50'], ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] } },
-    { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 'target-a', namespace: 'default', labels: { 'kubernetes.io/service-name': 'target' } }, addressType: 'IPv4', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], endpoints: [{ addresses: [backend], nodeName: 'node-2', conditions: { ready: true } }] },
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'target', namespace: 'default' },
+      spec: {
+        clusterIP: '10.96.0.50',
+        clusterIPs: ['10.96.0.50'],
+        ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }],
+      },
+    },
+    {
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: {
+        name: 'target-a',
+        namespace: 'default',
+        labels: { 'kubernetes.io/service-name': 'target' },
+      },
+      addressType: 'IPv4',
+      ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+      endpoints: [{ addresses: [backend], nodeName: 'node-2', conditions: { ready: true } }],
+    },
   ];
-  fs.writeFileSync(path.join(dir, 'target.json'), JSON.stringify({ apiVersion: 'v1', kind: 'List', items: target }));
+  fs.writeFileSync(
+    path.join(dir, 'target.json'),
+    JSON.stringify({ apiVersion: 'v1', kind: 'List', items: target }),
+  );
   const chunk = 1000;
   for (let start = 0; start < count; start += chunk) {
     const items: object[] = [];
     for (let i = start; i < Math.min(count, start + chunk); i++) items.push(service(i), slice(i));
-    fs.writeFileSync(path.join(dir, `bulk-${start}.json`), JSON.stringify({ apiVersion: 'v1', kind: 'List', items }));
+    fs.writeFileSync(
+      path.join(dir, `bulk-${start}.json`),
+      JSON.stringify({ apiVersion: 'v1', kind: 'List', items }),
+    );
   }
 }
 
@@ -144,10 +168,24 @@ async function datapathLatency(): Promise<void> {
     for (const count of [100, SERVICES]) {
       writeManifests(dir, count, backend.ipv4);
       const t0 = performance.now();
-      const agent = await startNodeAgent(lab, lab.node('n1'), { manifests: dir, readyTimeoutMs: 600_000, extraArgs: ['--map-size-services', String(SERVICES * (ENDPOINTS + 2)), '--map-size-backends', String(SERVICES * ENDPOINTS * 2)] });
+      const agent = await startNodeAgent(lab, lab.node('n1'), {
+        manifests: dir,
+        readyTimeoutMs: 600_000,
+        extraArgs: [
+          '--map-size-services',
+          String(SERVICES * (ENDPOINTS + 2)),
+          '--map-size-backends',
+          String(SERVICES * ENDPOINTS * 2),
+        ],
+      });
       const readyMs = performance.now() - t0;
-      const listed = JSON.parse(await ferryOnNode(lab, lab.node('n1'), ['service', 'list', '-o', 'json'])) as unknown[];
-      const rss = Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${agent.process.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+      const listed = JSON.parse(
+        await ferryOnNode(lab, lab.node('n1'), ['service', 'list', '-o', 'json']),
+      ) as unknown[];
+      const rss =
+        Number(
+          /VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${agent.process.pid}/status`, 'utf8'))?.[1] ?? 0,
+        ) / 1024;
       const direct = await connectLatency(lab, backend.ipv4, 8080);
       const vip = await connectLatency(lab, '10.96.0.50', 80);
       rows.push(
@@ -157,7 +195,9 @@ async function datapathLatency(): Promise<void> {
       await agent.process.exited();
       await sleep(100);
     }
-    console.log(`connect()+close from a lab pod, ${CONNECTS - 100} connections each (goal: VIP ≤ 1.05 × direct at 10k)`);
+    console.log(
+      `connect()+close from a lab pod, ${CONNECTS - 100} connections each (goal: VIP ≤ 1.05 × direct at 10k)`,
+    );
     for (const r of rows) console.log(r);
   } finally {
     await lab.down();

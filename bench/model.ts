@@ -16,7 +16,10 @@ const INCREMENTAL = 200;
 function service(i: number): Service {
   return {
     metadata: { name: `svc-${i}`, namespace: 'default' },
-    spec: { clusterIPs: [`10.96.${i >> 8}.${i & 255}`], ports: [{ name: 'http', port: 80, targetPort: 'http' }] },
+    spec: {
+      clusterIPs: [`10.96.${i >> 8}.${i & 255}`],
+      ports: [{ name: 'http', port: 80, targetPort: 'http' }],
+    },
   };
 }
 
@@ -27,7 +30,11 @@ function slice(i: number, extra = 0): EndpointSlice {
     conditions: { ready: true },
   }));
   return {
-    metadata: { name: `svc-${i}-a`, namespace: 'default', labels: { 'kubernetes.io/service-name': `svc-${i}` } },
+    metadata: {
+      name: `svc-${i}-a`,
+      namespace: 'default',
+      labels: { 'kubernetes.io/service-name': `svc-${i}` },
+    },
     addressType: 'IPv4',
     ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
     endpoints,
@@ -50,7 +57,8 @@ for (let r = 0; r < RUNS; r++) {
   const table = new Map<string, unknown[]>();
   for (let i = 0; i < SERVICES; i++) {
     const out = [];
-    for (const e of slices[i]!.endpoints ?? []) out.push({ address: e.addresses[0], port: 8080, nodeName: e.nodeName });
+    for (const e of slices[i]!.endpoints ?? [])
+      out.push({ address: e.addresses[0], port: 8080, nodeName: e.nodeName });
     table.set(`${services[i]!.spec.clusterIPs![0]}|80|TCP`, out);
   }
   baseTimes.push(performance.now() - start);
@@ -75,7 +83,8 @@ for (let r = 0; r < RUNS; r++) {
   const { diff } = m.sync();
   fullTimes.push(performance.now() - start);
   applyTimes.push(applied - start);
-  if (diff.upsert.length !== SERVICES) throw new Error(`expected ${SERVICES} frontends, got ${diff.upsert.length}`);
+  if (diff.upsert.length !== SERVICES)
+    throw new Error(`expected ${SERVICES} frontends, got ${diff.upsert.length}`);
   gc();
   heapDelta = process.memoryUsage().heapUsed - heapBefore;
 }
@@ -101,9 +110,15 @@ applyTimes.sort((a, b) => a - b);
 baseTimes.sort((a, b) => a - b);
 const full = percentile(fullTimes, 50);
 const base = percentile(baseTimes, 50);
-console.log(`  full computation     median ${full.toFixed(1)} ms   (goal < 200 ms, ${RUNS} runs; of which recording + validating ${percentile(applyTimes, 50).toFixed(1)} ms)`);
-console.log(`  baseline (copy only) median ${base.toFixed(1)} ms   full/baseline ×${(full / base).toFixed(1)}`);
+console.log(
+  `  full computation     median ${full.toFixed(1)} ms   (goal < 200 ms, ${RUNS} runs; of which recording + validating ${percentile(applyTimes, 50).toFixed(1)} ms)`,
+);
+console.log(
+  `  baseline (copy only) median ${base.toFixed(1)} ms   full/baseline ×${(full / base).toFixed(1)}`,
+);
 console.log(
   `  incremental sync     median ${(percentile(incTimes, 50) * 1000).toFixed(1)} µs   p99 ${(percentile(incTimes, 99) * 1000).toFixed(1)} µs   (goal < 100 µs, ${INCREMENTAL} changes)`,
 );
-console.log(`  model heap           ${(heapDelta / 1024 / 1024).toFixed(1)} MiB (after a forced gc; the input objects excluded)`);
+console.log(
+  `  model heap           ${(heapDelta / 1024 / 1024).toFixed(1)} MiB (after a forced gc; the input objects excluded)`,
+);

@@ -17,6 +17,7 @@
 #pragma once
 
 #include "lb.h"
+#include "counters.h"
 
 #ifndef FERRY_EVENTS_RING_BYTES
 #define FERRY_EVENTS_RING_BYTES (4 << 20) /* power of two, page multiple; the agent may resize at load */
@@ -151,21 +152,11 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ferry_events_bucket_v1 SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, FERRY_EV_COUNTER_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} ferry_events_counters_v1 SEC(".maps");
+FERRY_COUNTER_MAP(ferry_events_counters_v1, FERRY_EV_COUNTER_MAX);
 
 static __always_inline void ferry_ev_count(enum ferry_ev_counter c)
 {
-	__u32 k = c;
-	__u64 *v = bpf_map_lookup_elem(&ferry_events_counters_v1, &k);
-
-	if (v)
-		*v += 1;
+	counter_inc(&ferry_events_counters_v1, c);
 }
 
 /* Token bucket and sampling. Returns 1 when this event may be emitted. */

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "ctx.h"
+#include "counters.h"
 
 enum np_stat {
 	NP_STAT_PASS = 0,          /* not ours: handed to the stack untouched */
@@ -29,19 +30,9 @@ enum np_stat {
 	NP_STAT_MAX = 24,
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, NP_STAT_MAX);
-	__type(key, __u32);
-	__type(value, __u64); /* packets */
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} ferry_np_stats_v1 SEC(".maps");
+FERRY_COUNTER_MAP(ferry_np_stats_v1, NP_STAT_MAX); /* packets */
 
 static __always_inline void np_count(enum np_stat s)
 {
-	__u32 k = s;
-	__u64 *v = bpf_map_lookup_elem(&ferry_np_stats_v1, &k);
-
-	if (v)
-		*v += 1;
+	counter_inc(&ferry_np_stats_v1, s);
 }

@@ -92,21 +92,11 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ferry_nodeports_v1 SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, SOCK_REASON_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} ferry_sock_counters_v1 SEC(".maps");
+FERRY_COUNTER_MAP(ferry_sock_counters_v1, SOCK_REASON_MAX);
 
 static __always_inline void sock_count(enum sock_reason reason)
 {
-	__u32 index = reason;
-	__u64 *n = bpf_map_lookup_elem(&ferry_sock_counters_v1, &index);
-
-	if (n)
-		*n += 1;
+	counter_inc(&ferry_sock_counters_v1, reason);
 }
 
 /* The destination of a sock_addr context as 16 bytes. */

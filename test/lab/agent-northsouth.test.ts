@@ -7,30 +7,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { createLab, target, type Lab, type LabPod } from '../../src/lab/index.ts';
+import { createLab, target, type Lab } from '../../src/lab/index.ts';
 import { startNodeAgent } from '../../src/lab/agents.ts';
+import { nodePortService, readyPod } from './support/manifests.ts';
 
 const LB_IP = '198.19.0.40';
-
-function pod(p: LabPod, labels: Record<string, string>): object {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name: p.name, namespace: 'default', labels },
-    spec: { nodeName: `node-${p.nodeIndex}`, containers: [{ name: 'echo', ports: [{ name: 'echo', containerPort: 7000 }] }] },
-    status: { podIP: p.ipv4, podIPs: [{ ip: p.ipv4 }, { ip: p.ipv6 }], conditions: [{ type: 'Ready', status: 'True' }] },
-  };
-}
-
-function service(name: string, ip: string, selector: object, nodePort: number, spec: object = {}, status?: object): object {
-  return {
-    apiVersion: 'v1',
-    kind: 'Service',
-    metadata: { name, namespace: 'default' },
-    spec: { type: 'NodePort', clusterIP: ip, clusterIPs: [ip], selector, ports: [{ port: 80, targetPort: 7000, nodePort }], ...spec },
-    ...(status ? { status } : {}),
-  };
-}
 
 describe('north-south through the agent', { concurrency: false }, () => {
   let lab: Lab;
@@ -40,11 +21,18 @@ describe('north-south through the agent', { concurrency: false }, () => {
     lab = await createLab({ nodes: 2, podsPerNode: 1 });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-ns-'));
     const docs = [
-      pod(lab.pod('n1-p1'), { app: 'web', here: 'n1' }),
-      pod(lab.pod('n2-p1'), { app: 'web' }),
-      service('cluster', '10.96.20.1', { app: 'web' }, 30090),
-      service('local', '10.96.20.2', { here: 'n1' }, 30091, { externalTrafficPolicy: 'Local' }),
-      service('lb', '10.96.20.3', { app: 'web' }, 30092, { type: 'LoadBalancer' }, { loadBalancer: { ingress: [{ ip: LB_IP }] } }),
+      readyPod(lab.pod('n1-p1'), { app: 'web', here: 'n1' }),
+      readyPod(lab.pod('n2-p1'), { app: 'web' }),
+      nodePortService('cluster', '10.96.20.1', { app: 'web' }, 30090),
+      nodePortService('local', '10.96.20.2', { here: 'n1' }, 30091, { externalTrafficPolicy: 'Local' }),
+      nodePortService(
+        'lb',
+        '10.96.20.3',
+        { app: 'web' },
+        30092,
+        { type: 'LoadBalancer' },
+        { status: { loadBalancer: { ingress: [{ ip: LB_IP }] } } },
+      ),
     ];
     fs.writeFileSync(path.join(dir, 'all.yaml'), docs.map((d) => stringify(d)).join('---\n'));
     await Promise.all(lab.pods.map((p) => lab.startEchoServer(p, { tcp: [7000], udp: [], http: [] })));
@@ -61,15 +49,23 @@ describe('north-south through the agent', { concurrency: false }, () => {
     for (const node of lab.nodes) {
       const r = await lab.probe('client', target(node.externalIpv4, 30090), { count: 20, timeoutMs: 2000 });
       assert.deepEqual(r.summaries[0]?.errors, {}, `via ${node.name}`);
-      assert.deepEqual(Object.keys(r.summaries[0]?.backends ?? {}).sort(), ['n1-p1', 'n2-p1'], `via ${node.name}`);
+      assert.deepEqual(
+        Object.keys(r.summaries[0]?.backends ?? {}).sort(),
+        ['n1-p1', 'n2-p1'],
+        `via ${node.name}`,
+      );
     }
   });
 
   test('eTP=Local serves only where the backend runs, and the backend sees the client itself', async () => {
     const served = await lab.probe('client', target(lab.node('n1').externalIpv4, 30091), { count: 4 });
     assert.deepEqual(served.summaries[0]?.backends, { 'n1-p1': 4 });
-    for (const a of served.attempts) assert.match(a.seenAs ?? '', new RegExp(`^${lab.client.ipv4.replace(/\./g, '\\.')}:`));
-    const dropped = await lab.probe('client', target(lab.node('n2').externalIpv4, 30091), { count: 2, timeoutMs: 500 });
+    for (const a of served.attempts)
+      assert.match(a.seenAs ?? '', new RegExp(`^${lab.client.ipv4.replace(/\./g, '\\.')}:`));
+    const dropped = await lab.probe('client', target(lab.node('n2').externalIpv4, 30091), {
+      count: 2,
+      timeoutMs: 500,
+    });
     assert.equal(dropped.summaries[0]?.ok, 0);
   });
 

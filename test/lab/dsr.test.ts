@@ -40,18 +40,29 @@ describe('north-south DSR through the agent', { concurrency: false }, () => {
         kind: 'Pod',
         metadata: { name: backend.name, namespace: 'default', labels: { app: 'far' } },
         spec: { nodeName: 'node-2', containers: [{ name: 'echo', ports: [{ containerPort: 7000 }] }] },
-        status: { podIP: backend.ipv4, podIPs: [{ ip: backend.ipv4 }, { ip: backend.ipv6 }], conditions: [{ type: 'Ready', status: 'True' }] },
+        status: {
+          podIP: backend.ipv4,
+          podIPs: [{ ip: backend.ipv4 }, { ip: backend.ipv6 }],
+          conditions: [{ type: 'Ready', status: 'True' }],
+        },
       },
       {
         apiVersion: 'v1',
         kind: 'Service',
         metadata: { name: 'far', namespace: 'default' },
-        spec: { type: 'NodePort', clusterIP: '10.96.21.1', clusterIPs: ['10.96.21.1'], selector: { app: 'far' }, ports: [{ port: 80, targetPort: 7000, nodePort: 30095 }] },
+        spec: {
+          type: 'NodePort',
+          clusterIP: '10.96.21.1',
+          clusterIPs: ['10.96.21.1'],
+          selector: { app: 'far' },
+          ports: [{ port: 80, targetPort: 7000, nodePort: 30095 }],
+        },
       },
     ];
     fs.writeFileSync(path.join(dir, 'all.yaml'), docs.map((d) => stringify(d)).join('---\n'));
     await lab.startEchoServer(backend, { tcp: [7000], udp: [], http: [] });
-    for (const node of lab.nodes) await startNodeAgent(lab, node, { manifests: dir, extraArgs: ['--nodeport-mode', 'dsr'] });
+    for (const node of lab.nodes)
+      await startNodeAgent(lab, node, { manifests: dir, extraArgs: ['--nodeport-mode', 'dsr'] });
   });
 
   after(async () => {
@@ -66,7 +77,8 @@ describe('north-south DSR through the agent', { concurrency: false }, () => {
     assert.deepEqual(r.summaries[0]?.errors, {});
     assert.deepEqual(r.summaries[0]?.backends, { 'n2-p1': 10 });
     // The client's own address reached the backend (no SNAT on the way).
-    for (const a of r.attempts) assert.match(a.seenAs ?? '', new RegExp(`^${lab.client.ipv4.replace(/\./g, '\\.')}:`));
+    for (const a of r.attempts)
+      assert.match(a.seenAs ?? '', new RegExp(`^${lab.client.ipv4.replace(/\./g, '\\.')}:`));
     // Ingress node: every flow sent on with the option, no reply translated there.
     assert.ok(stat(n1, 'dsr') >= 10n, `node-1 dsr ${stat(n1, 'dsr')}`);
     assert.equal(stat(n1, 'revnat'), 0n, 'node-1 translated replies: they came back through it');
@@ -76,6 +88,9 @@ describe('north-south DSR through the agent', { concurrency: false }, () => {
     assert.ok(stat(n2, 'revnat') >= 10n, `node-2 revnat ${stat(n2, 'revnat')}`);
     // node-1's interface carried only client → backend packets: at most one out per packet in.
     const sent = (await txPackets(lab, n1)) - txBefore;
-    assert.ok(sent <= Number(stat(n1, 'dsr')) + 4, `node-1 sent ${sent} packets for ${stat(n1, 'dsr')} forwarded`);
+    assert.ok(
+      sent <= Number(stat(n1, 'dsr')) + 4,
+      `node-1 sent ${sent} packets for ${stat(n1, 'dsr')} forwarded`,
+    );
   });
 });

@@ -31,7 +31,11 @@ const VIP = {
   edited: '10.96.10.9',
 };
 
-function pod(p: LabPod, labels: Record<string, string>, extra: { ports?: object[]; terminating?: boolean } = {}): object {
+function pod(
+  p: LabPod,
+  labels: Record<string, string>,
+  extra: { ports?: object[]; terminating?: boolean } = {},
+): object {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -43,23 +47,61 @@ function pod(p: LabPod, labels: Record<string, string>, extra: { ports?: object[
     },
     spec: {
       nodeName: `node-${p.nodeIndex}`,
-      containers: [{ name: 'echo', ports: extra.ports ?? [{ name: 'echo', containerPort: 7000 }, { name: 'echo-udp', containerPort: 7000, protocol: 'UDP' }, { name: 'http', containerPort: 8080 }] }],
+      containers: [
+        {
+          name: 'echo',
+          ports: extra.ports ?? [
+            { name: 'echo', containerPort: 7000 },
+            { name: 'echo-udp', containerPort: 7000, protocol: 'UDP' },
+            { name: 'http', containerPort: 8080 },
+          ],
+        },
+      ],
     },
-    status: { phase: 'Running', podIP: p.ipv4, podIPs: [{ ip: p.ipv4 }, { ip: p.ipv6 }], conditions: [{ type: 'Ready', status: 'True' }] },
+    status: {
+      phase: 'Running',
+      podIP: p.ipv4,
+      podIPs: [{ ip: p.ipv4 }, { ip: p.ipv6 }],
+      conditions: [{ type: 'Ready', status: 'True' }],
+    },
   };
 }
 
-function service(name: string, clusterIPs: string[], selector: Record<string, string>, ports: object[], spec: object = {}): object {
+function service(
+  name: string,
+  clusterIPs: string[],
+  selector: Record<string, string>,
+  ports: object[],
+  spec: object = {},
+): object {
   return {
     apiVersion: 'v1',
     kind: 'Service',
     metadata: { name, namespace: 'default' },
-    spec: { clusterIP: clusterIPs[0], clusterIPs, ipFamilies: clusterIPs.map((ip) => (ip.includes(':') ? 'IPv6' : 'IPv4')), ipFamilyPolicy: clusterIPs.length > 1 ? 'RequireDualStack' : 'SingleStack', selector, ports, ...spec },
+    spec: {
+      clusterIP: clusterIPs[0],
+      clusterIPs,
+      ipFamilies: clusterIPs.map((ip) => (ip.includes(':') ? 'IPv6' : 'IPv4')),
+      ipFamilyPolicy: clusterIPs.length > 1 ? 'RequireDualStack' : 'SingleStack',
+      selector,
+      ports,
+      ...spec,
+    },
   };
 }
 
-const tcp = (port = 80, targetPort: number | string = 7000, name?: string): object => ({ ...(name ? { name } : {}), port, targetPort, protocol: 'TCP' });
-const udp = (port = 53, targetPort: number | string = 7000, name?: string): object => ({ ...(name ? { name } : {}), port, targetPort, protocol: 'UDP' });
+const tcp = (port = 80, targetPort: number | string = 7000, name?: string): object => ({
+  ...(name ? { name } : {}),
+  port,
+  targetPort,
+  protocol: 'TCP',
+});
+const udp = (port = 53, targetPort: number | string = 7000, name?: string): object => ({
+  ...(name ? { name } : {}),
+  port,
+  targetPort,
+  protocol: 'UDP',
+});
 
 function writeYaml(file: string, docs: object[]): void {
   const tmp = `${file}.tmp`;
@@ -73,8 +115,23 @@ describe('east-west: socket-layer load balancing in a 3-node lab', { concurrency
   const agents = new Map<string, NodeAgent>();
   const p = (name: string): LabPod => lab.pod(name);
 
-  const probe = (from: string, address: string, port: number, opts: { proto?: 'tcp' | 'udp' | 'http'; count?: number; udpMode?: 'connected' | 'unconnected'; timeoutMs?: number } = {}): Promise<ProbeReport> =>
-    lab.probe(from, target(address, port), { proto: opts.proto ?? 'tcp', count: opts.count ?? 1, timeoutMs: opts.timeoutMs ?? 1500, ...(opts.udpMode ? { udpMode: opts.udpMode } : {}) });
+  const probe = (
+    from: string,
+    address: string,
+    port: number,
+    opts: {
+      proto?: 'tcp' | 'udp' | 'http';
+      count?: number;
+      udpMode?: 'connected' | 'unconnected';
+      timeoutMs?: number;
+    } = {},
+  ): Promise<ProbeReport> =>
+    lab.probe(from, target(address, port), {
+      proto: opts.proto ?? 'tcp',
+      count: opts.count ?? 1,
+      timeoutMs: opts.timeoutMs ?? 1500,
+      ...(opts.udpMode ? { udpMode: opts.udpMode } : {}),
+    });
 
   const backendsOf = (r: ProbeReport): string[] => Object.keys(r.summaries[0]?.backends ?? {}).sort();
 
@@ -91,7 +148,9 @@ describe('east-west: socket-layer load balancing in a 3-node lab', { concurrency
     lab = await createLab({ nodes: 3, podsPerNode: 4 });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-ew-'));
     const pods = [
-      ...['n1-p1', 'n2-p1', 'n3-p1'].map((n) => pod(p(n), { app: 'web', ...(n !== 'n3-p1' ? { loc: 'yes' } : {}) })),
+      ...['n1-p1', 'n2-p1', 'n3-p1'].map((n) =>
+        pod(p(n), { app: 'web', ...(n !== 'n3-p1' ? { loc: 'yes' } : {}) }),
+      ),
       ...['n1-p4', 'n2-p4', 'n3-p4', 'n1-p2'].map((n) => pod(p(n), { app: 'even' })),
       pod(p('n1-p3'), { app: 'named' }, { ports: [{ name: 'alt', containerPort: 7100 }] }),
       pod(p('n2-p3'), { app: 'named' }, { ports: [{ name: 'alt', containerPort: 7200 }] }),
@@ -106,10 +165,23 @@ describe('east-west: socket-layer load balancing in a 3-node lab', { concurrency
       service('term', [VIP.term], { app: 'term' }, [tcp(80)]),
       service('local', [VIP.local], { loc: 'yes' }, [tcp(80)], { internalTrafficPolicy: 'Local' }),
       service('even', [VIP.even], { app: 'even' }, [tcp(80)]),
-      service('sticky', [VIP.sticky], { app: 'even' }, [tcp(80)], { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 1 } } }),
+      service('sticky', [VIP.sticky], { app: 'even' }, [tcp(80)], {
+        sessionAffinity: 'ClientIP',
+        sessionAffinityConfig: { clientIP: { timeoutSeconds: 1 } },
+      }),
     ]);
-    writeYaml(path.join(dir, 'broken.yaml'), [service('broken', ['10.96.10.99'], { app: 'web' }, [{ port: 70000, targetPort: 7000 }])]);
-    await Promise.all(lab.pods.map((lp) => lab.startEchoServer(lp, { tcp: [7000, ...(lp.name === 'n1-p3' ? [7100] : lp.name === 'n2-p3' ? [7200] : [])], udp: [7000], http: [8080] })));
+    writeYaml(path.join(dir, 'broken.yaml'), [
+      service('broken', ['10.96.10.99'], { app: 'web' }, [{ port: 70000, targetPort: 7000 }]),
+    ]);
+    await Promise.all(
+      lab.pods.map((lp) =>
+        lab.startEchoServer(lp, {
+          tcp: [7000, ...(lp.name === 'n1-p3' ? [7100] : lp.name === 'n2-p3' ? [7200] : [])],
+          udp: [7000],
+          http: [8080],
+        }),
+      ),
+    );
     for (const node of lab.nodes) agents.set(node.name, await startNodeAgent(lab, node, { manifests: dir }));
   });
 
@@ -129,12 +201,14 @@ describe('east-west: socket-layer load balancing in a 3-node lab', { concurrency
         const r = await probe(from, address, port, { proto, count: 12 });
         assert.deepEqual(r.summaries[0]?.errors ?? {}, {}, `${from} → ${address}:${port}/${proto}`);
         for (const b of backendsOf(r)) assert.ok(['n1-p1', 'n2-p1', 'n3-p1'].includes(b), b);
-        for (const a of r.attempts) assert.equal(a.peer, target(address, port), `${from}: peer seen by the application`);
+        for (const a of r.attempts)
+          assert.equal(a.peer, target(address, port), `${from}: peer seen by the application`);
       }
     }
     const unconnected = await probe('n2-p2', VIP.web, 53, { proto: 'udp', udpMode: 'unconnected', count: 6 });
     assert.equal(unconnected.summaries[0]?.ok, 6);
-    for (const a of unconnected.attempts) assert.equal(a.peer, target(VIP.web, 53), 'recvmsg shows the VIP as the sender');
+    for (const a of unconnected.attempts)
+      assert.equal(a.peer, target(VIP.web, 53), 'recvmsg shows the VIP as the sender');
   });
 
   test('4,000 connections over 4 backends: each gets 25 % ± 4 points', async () => {
@@ -150,7 +224,8 @@ describe('east-west: socket-layer load balancing in a 3-node lab', { concurrency
   test('a service with no endpoints: connect() itself fails with ECONNREFUSED', async () => {
     const r = await probe('n1-p2', VIP.empty, 80, { count: 3, timeoutMs: 5000 });
     assert.deepEqual(r.summaries[0]?.errors, { ECONNREFUSED: 3 });
-    for (const a of r.attempts) assert.ok((a.latencyUs ?? 0) < 1_000_000, 'refused at once, not after a timeout');
+    for (const a of r.attempts)
+      assert.ok((a.latencyUs ?? 0) < 1_000_000, 'refused at once, not after a timeout');
   });
 
   test('two ports on one VIP; a named targetPort resolving to different numbers on different pods', async () => {
@@ -180,7 +255,11 @@ describe('east-west: socket-layer load balancing in a 3-node lab', { concurrency
 
   test('sessionAffinity ClientIP sticks to one backend and lets go after its timeout', async () => {
     const burst = await probe('n2-p3', VIP.sticky, 80, { count: 30 });
-    assert.equal(backendsOf(burst).length, 1, `affinity held: ${JSON.stringify(burst.summaries[0]?.backends)}`);
+    assert.equal(
+      backendsOf(burst).length,
+      1,
+      `affinity held: ${JSON.stringify(burst.summaries[0]?.backends)}`,
+    );
     const seen = new Set<string>(backendsOf(burst));
     for (let i = 0; i < 6 && seen.size < 2; i++) {
       await sleep(1200);
@@ -190,7 +269,9 @@ describe('east-west: socket-layer load balancing in a 3-node lab', { concurrency
   });
 
   test('a malformed Service is reported by name and field; the good ones keep working', async () => {
-    const status = JSON.parse(await ferryOnNode(lab, lab.node('n1'), ['status', '-o', 'json', '--run-dir', agents.get('n1')!.runDir])) as {
+    const status = JSON.parse(
+      await ferryOnNode(lab, lab.node('n1'), ['status', '-o', 'json', '--run-dir', agents.get('n1')!.runDir]),
+    ) as {
       agent: { ready: boolean; invalidObjects: { object: string; field: string }[] };
       sourceIssues: { object?: string; field?: string }[];
       programs: { attached: string[] };
@@ -206,7 +287,10 @@ describe('east-west: socket-layer load balancing in a 3-node lab', { concurrency
   test('manifest changes reach the datapath; a deleted service stops translating', async () => {
     const svcFile = path.join(dir, 'edited.yaml');
     writeYaml(svcFile, [service('edited', [VIP.edited], { app: 'web' }, [tcp(80)])]);
-    const added = await waitFor('new service', async () => (await probe('n3-p3', VIP.edited, 80)).summaries[0]?.ok === 1);
+    const added = await waitFor(
+      'new service',
+      async () => (await probe('n3-p3', VIP.edited, 80)).summaries[0]?.ok === 1,
+    );
     writeYaml(svcFile, [service('edited', [VIP.edited], { app: 'even' }, [tcp(80)])]);
     const even = ['n1-p2', 'n1-p4', 'n2-p4', 'n3-p4'];
     const changed = await waitFor('new selector', async () => {
@@ -221,23 +305,36 @@ describe('east-west: socket-layer load balancing in a 3-node lab', { concurrency
       return gone.summaries[0]?.ok === 0;
     });
     // Every node's agent must have dropped it: the next test compares node-1's maps across restarts.
-    await waitFor('deletion on every node', async () => {
-      for (const node of lab.nodes) {
-        const rows = JSON.parse(await ferryOnNode(lab, node, ['service', 'list', '-o', 'json'])) as Row[];
-        if (rows.some((r) => r.frontend.startsWith(`${VIP.edited}:`))) return false;
-      }
-      return true;
-    }, 20_000);
+    await waitFor(
+      'deletion on every node',
+      async () => {
+        for (const node of lab.nodes) {
+          const rows = JSON.parse(await ferryOnNode(lab, node, ['service', 'list', '-o', 'json'])) as Row[];
+          if (rows.some((r) => r.frontend.startsWith(`${VIP.edited}:`))) return false;
+        }
+        return true;
+      },
+      20_000,
+    );
     const after = await probe('n3-p3', VIP.edited, 80, { timeoutMs: 500 });
     assert.equal(after.summaries[0]?.ok, 0, 'no backend answers a deleted service');
-    assert.equal(after.summaries[0]?.errors.ETIMEDOUT, undefined, 'a deleted service fails new connections at once, it does not hang them');
-    console.log(`# deleted service: new connections fail with ${JSON.stringify(after.summaries[0]?.errors)} (first miss: ${JSON.stringify(gone?.summaries[0]?.errors)})`);
-    console.log(`# manifest → datapath (file watch + sync + probe): add ${added.toFixed(0)} ms, change ${changed.toFixed(0)} ms, delete ${removed.toFixed(0)} ms`);
+    assert.equal(
+      after.summaries[0]?.errors.ETIMEDOUT,
+      undefined,
+      'a deleted service fails new connections at once, it does not hang them',
+    );
+    console.log(
+      `# deleted service: new connections fail with ${JSON.stringify(after.summaries[0]?.errors)} (first miss: ${JSON.stringify(gone?.summaries[0]?.errors)})`,
+    );
+    console.log(
+      `# manifest → datapath (file watch + sync + probe): add ${added.toFixed(0)} ms, change ${changed.toFixed(0)} ms, delete ${removed.toFixed(0)} ms`,
+    );
   });
 
   test('the agent killed with SIGKILL 10 times under load: no failed connection, no orphaned or duplicated entries', async () => {
     const node = lab.node('n1');
-    const list = async (): Promise<Row[]> => JSON.parse(await ferryOnNode(lab, node, ['service', 'list', '-o', 'json'])) as Row[];
+    const list = async (): Promise<Row[]> =>
+      JSON.parse(await ferryOnNode(lab, node, ['service', 'list', '-o', 'json'])) as Row[];
     const before = await list();
     const client = lab.probe('n1-p2', target(VIP.even, 80), { count: 3000, timeoutMs: 2000, intervalMs: 2 });
     for (let i = 0; i < 10; i++) {
@@ -249,14 +346,23 @@ describe('east-west: socket-layer load balancing in a 3-node lab', { concurrency
     assert.deepEqual(r.summaries[0]?.errors, {}, 'every connection made while the agent restarted succeeded');
     assert.equal(r.summaries[0]?.ok, 3000);
     const afterRows = await list();
-    assert.deepEqual(afterRows, before, 'same frontends, same ids, same backends: nothing orphaned or duplicated');
-    const status = JSON.parse(await ferryOnNode(lab, node, ['status', '-o', 'json', '--run-dir', agents.get('n1')!.runDir])) as {
+    assert.deepEqual(
+      afterRows,
+      before,
+      'same frontends, same ids, same backends: nothing orphaned or duplicated',
+    );
+    const status = JSON.parse(
+      await ferryOnNode(lab, node, ['status', '-o', 'json', '--run-dir', agents.get('n1')!.runDir]),
+    ) as {
       maps: { name: string; entries: number }[];
     };
     const entries = (name: string): number => status.maps.find((m) => m.name === name)!.entries;
     const slots = before.reduce((n, row) => n + 1 + row.backends.length, 0);
     assert.equal(entries('ferry_services_v1'), slots, 'one master + one slot per backend, nothing else');
-    assert.equal(entries('ferry_backends_v1'), new Set(before.flatMap((row) => row.backends.map((b) => b.id))).size);
+    assert.equal(
+      entries('ferry_backends_v1'),
+      new Set(before.flatMap((row) => row.backends.map((b) => b.id))).size,
+    );
     assert.equal(entries('ferry_revnat_v1'), new Set(before.map((row) => row.id)).size);
   });
 });

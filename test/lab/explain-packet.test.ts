@@ -11,10 +11,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { BpfMap } from '../../src/datapath/bpf/index.ts';
-import { createLab, target, type Lab, type LabPod } from '../../src/lab/index.ts';
+import { createLab, target, type Lab } from '../../src/lab/index.ts';
 import { ferryOnNode, startNodeAgent } from '../../src/lab/agents.ts';
 import { MAP_CT, MAP_STATS, NP_STAT_NAMES, sumPerCpu } from '../../src/datapath/nodeport/maps.ts';
 import type { PacketExplanation } from '../../src/datapath/explain-packet.ts';
+import { nodePortService, readyPod } from './support/manifests.ts';
 
 const LB_IP = '198.19.0.70';
 
@@ -28,48 +29,6 @@ s.once('data', (d) => { console.log(/^pod=(\\S+)/.exec(d)[1]); s.end(); setImmed
 s.once('error', (e) => { console.log('error ' + e.code); process.exit(1); });
 setTimeout(() => { console.log('timeout'); process.exit(1); }, 3000);
 `;
-
-function pod(p: LabPod, labels: Record<string, string>): object {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name: p.name, namespace: 'default', labels },
-    spec: {
-      nodeName: `node-${p.nodeIndex}`,
-      containers: [{ name: 'echo', ports: [{ containerPort: 7000 }] }],
-    },
-    status: {
-      phase: 'Running',
-      podIP: p.ipv4,
-      podIPs: [{ ip: p.ipv4 }, { ip: p.ipv6 }],
-      conditions: [{ type: 'Ready', status: 'True' }],
-    },
-  };
-}
-
-function service(
-  name: string,
-  ip: string,
-  selector: object,
-  nodePort: number,
-  spec: object = {},
-  extra: object = {},
-): object {
-  return {
-    apiVersion: 'v1',
-    kind: 'Service',
-    metadata: { name, namespace: 'default' },
-    spec: {
-      type: 'NodePort',
-      clusterIP: ip,
-      clusterIPs: [ip],
-      selector,
-      ports: [{ port: 80, targetPort: 7000, nodePort }],
-      ...spec,
-    },
-    ...extra,
-  };
-}
 
 describe('ferry explain --path packet agrees with real north-south traffic', { concurrency: false }, () => {
   let lab: Lab;
@@ -122,11 +81,11 @@ describe('ferry explain --path packet agrees with real north-south traffic', { c
     lab = await createLab({ nodes: 2, podsPerNode: 2 });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-explain-ns-'));
     const docs = [
-      pod(lab.pod('n1-p1'), { app: 'web', here: 'n1' }),
-      pod(lab.pod('n1-p2'), { app: 'web' }),
-      pod(lab.pod('n2-p1'), { app: 'web' }),
-      pod(lab.pod('n2-p2'), { app: 'web' }),
-      service(
+      readyPod(lab.pod('n1-p1'), { app: 'web', here: 'n1' }),
+      readyPod(lab.pod('n1-p2'), { app: 'web' }),
+      readyPod(lab.pod('n2-p1'), { app: 'web' }),
+      readyPod(lab.pod('n2-p2'), { app: 'web' }),
+      nodePortService(
         'maglev',
         '10.96.23.1',
         { app: 'web' },
@@ -140,8 +99,8 @@ describe('ferry explain --path packet agrees with real north-south traffic', { c
           },
         },
       ),
-      service('local', '10.96.23.2', { here: 'n1' }, 30302, { externalTrafficPolicy: 'Local' }),
-      service(
+      nodePortService('local', '10.96.23.2', { here: 'n1' }, 30302, { externalTrafficPolicy: 'Local' }),
+      nodePortService(
         'fenced',
         '10.96.23.3',
         { app: 'web' },
@@ -149,7 +108,7 @@ describe('ferry explain --path packet agrees with real north-south traffic', { c
         { type: 'LoadBalancer', loadBalancerSourceRanges: ['203.0.113.0/24'] },
         { status: { loadBalancer: { ingress: [{ ip: LB_IP }] } } },
       ),
-      service('empty', '10.96.23.4', { app: 'nobody' }, 30304),
+      nodePortService('empty', '10.96.23.4', { app: 'nobody' }, 30304),
     ];
     fs.writeFileSync(path.join(dir, 'all.yaml'), docs.map((d) => stringify(d)).join('---\n'));
     await Promise.all(lab.pods.map((p) => lab.startEchoServer(p, { tcp: [7000], udp: [], http: [] })));

@@ -9,19 +9,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { BpfMap } from '../../src/datapath/bpf/index.ts';
-import { createLab, target, type Lab, type LabPod } from '../../src/lab/index.ts';
+import { createLab, target, type Lab } from '../../src/lab/index.ts';
 import { ferryOnNode, startNodeAgent } from '../../src/lab/agents.ts';
 import type { SocketExplanation } from '../../src/datapath/explain.ts';
-
-function pod(p: LabPod, labels: Record<string, string>): object {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name: p.name, namespace: 'default', labels },
-    spec: { nodeName: `node-${p.nodeIndex}`, containers: [{ name: 'echo', ports: [{ containerPort: 7000 }] }] },
-    status: { phase: 'Running', podIP: p.ipv4, podIPs: [{ ip: p.ipv4 }, { ip: p.ipv6 }], conditions: [{ type: 'Ready', status: 'True' }] },
-  };
-}
+import { readyPod } from './support/manifests.ts';
 
 function service(name: string, ip: string, selector: object, spec: object = {}): object {
   return {
@@ -39,7 +30,9 @@ describe('ferry explain agrees with real traffic', { concurrency: false }, () =>
   let dir: string;
 
   const explain = async (node: string, from: string, to: string): Promise<SocketExplanation> =>
-    JSON.parse(await ferryOnNode(lab, lab.node(node), ['explain', '--from', from, '--to', to, '-o', 'json'])) as SocketExplanation;
+    JSON.parse(
+      await ferryOnNode(lab, lab.node(node), ['explain', '--from', from, '--to', to, '-o', 'json']),
+    ) as SocketExplanation;
   const affinityEntries = (node: string): number => {
     using m = BpfMap.openPinned(path.join(lab.node(node).pinDir, 'ferry_affinity_v1'));
     return [...m.keys()].length;
@@ -49,16 +42,21 @@ describe('ferry explain agrees with real traffic', { concurrency: false }, () =>
     lab = await createLab({ nodes: 2, podsPerNode: 2 });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-explain-'));
     const docs = [
-      pod(lab.pod('n1-p1'), { app: 'web', sticky: 'yes' }),
-      pod(lab.pod('n2-p1'), { app: 'web', sticky: 'yes', far: 'yes' }),
+      readyPod(lab.pod('n1-p1'), { app: 'web', sticky: 'yes' }),
+      readyPod(lab.pod('n2-p1'), { app: 'web', sticky: 'yes', far: 'yes' }),
       service('web', VIP.web, { app: 'web' }),
       service('empty', VIP.empty, { app: 'nobody' }),
       service('local', VIP.local, { far: 'yes' }, { internalTrafficPolicy: 'Local' }),
       service('sticky', VIP.sticky, { sticky: 'yes' }, { sessionAffinity: 'ClientIP' }),
     ];
     fs.writeFileSync(path.join(dir, 'all.yaml'), docs.map((d) => stringify(d)).join('---\n'));
-    await Promise.all([lab.pod('n1-p1'), lab.pod('n2-p1')].map((p) => lab.startEchoServer(p, { tcp: [7000], udp: [], http: [] })));
-    for (const node of lab.nodes) await startNodeAgent(lab, node, { manifests: dir, extraArgs: ['--nodeport-interfaces', 'none'] });
+    await Promise.all(
+      [lab.pod('n1-p1'), lab.pod('n2-p1')].map((p) =>
+        lab.startEchoServer(p, { tcp: [7000], udp: [], http: [] }),
+      ),
+    );
+    for (const node of lab.nodes)
+      await startNodeAgent(lab, node, { manifests: dir, extraArgs: ['--nodeport-interfaces', 'none'] });
   });
 
   after(async () => {
@@ -72,8 +70,14 @@ describe('ferry explain agrees with real traffic', { concurrency: false }, () =>
     assert.equal(reached.size, 2);
     for (let i = 0; i < 6; i++) {
       const e = await explain('n1', 'n1-p2', `${VIP.web}:80`);
-      assert.deepEqual([e.found, e.verdict, e.kind, e.backendSlots, e.pickedBy], [true, 'TRANSLATED', 'ClusterIP', 2, 'random slot']);
-      assert.ok(reached.has(e.backend!.address), `explained ${e.backend!.address}, traffic reached ${[...reached].join(', ')}`);
+      assert.deepEqual(
+        [e.found, e.verdict, e.kind, e.backendSlots, e.pickedBy],
+        [true, 'TRANSLATED', 'ClusterIP', 2, 'random slot'],
+      );
+      assert.ok(
+        reached.has(e.backend!.address),
+        `explained ${e.backend!.address}, traffic reached ${[...reached].join(', ')}`,
+      );
       assert.equal(e.backend!.port, 7000);
     }
   });
@@ -88,16 +92,26 @@ describe('ferry explain agrees with real traffic', { concurrency: false }, () =>
   test('internalTrafficPolicy Local: dropped on the node without an endpoint, served on the one with it', async () => {
     const here = await explain('n1', 'n1-p2', `${VIP.local}:80`);
     assert.deepEqual([here.verdict, here.reason], ['DROPPED', 'NO_LOCAL_BACKEND']);
-    assert.deepEqual((await lab.probe('n1-p2', target(VIP.local, 80), { count: 1 })).summaries[0]?.errors, { EHOSTUNREACH: 1 });
+    assert.deepEqual((await lab.probe('n1-p2', target(VIP.local, 80), { count: 1 })).summaries[0]?.errors, {
+      EHOSTUNREACH: 1,
+    });
     const there = await explain('n2', 'n2-p2', `${VIP.local}:80`);
-    assert.deepEqual([there.verdict, there.backend?.address, there.backend?.local], ['TRANSLATED', lab.pod('n2-p1').ipv4, true]);
-    assert.deepEqual((await lab.probe('n2-p2', target(VIP.local, 80), { count: 2 })).summaries[0]?.backends, { 'n2-p1': 2 });
+    assert.deepEqual(
+      [there.verdict, there.backend?.address, there.backend?.local],
+      ['TRANSLATED', lab.pod('n2-p1').ipv4, true],
+    );
+    assert.deepEqual((await lab.probe('n2-p2', target(VIP.local, 80), { count: 2 })).summaries[0]?.backends, {
+      'n2-p1': 2,
+    });
   });
 
   test('sessionAffinity: the client that connected is explained its sticky backend; asking writes nothing', async () => {
     const entries = affinityEntries('n2');
     const fresh = await explain('n2', 'n2-p2', `${VIP.sticky}:80`);
-    assert.deepEqual([fresh.verdict, fresh.pickedBy, fresh.affinityTimeoutSeconds], ['TRANSLATED', 'random slot', 10800]);
+    assert.deepEqual(
+      [fresh.verdict, fresh.pickedBy, fresh.affinityTimeoutSeconds],
+      ['TRANSLATED', 'random slot', 10800],
+    );
     assert.equal(affinityEntries('n2'), entries, 'explain must not create an affinity entry');
     const real = await lab.probe('n2-p2', target(VIP.sticky, 80), { count: 5 });
     const backends = Object.keys(real.summaries[0]!.backends);

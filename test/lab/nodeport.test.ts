@@ -4,6 +4,7 @@
 // (test/kernel/nodeport/support) until the agent and ServiceWriter exist.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createLab, target, ECHO_PORTS, type Lab } from '../../src/lab/index.ts';
 import type { LabNode } from '../../src/lab/types.ts';
 import { openPinnedMap, type TestMap } from '../kernel/nodeport/support/loader.ts';
@@ -227,15 +228,14 @@ for (const xdp of ['off', 'generic'] as const) {
       const seen = new Map<number, Set<string>>();
       for (const localPort of [42001, 42002, 42003, 42004, 42005, 42006]) {
         for (const node of lab.nodes) {
-          const r = await lab.exec('client', [
-            process.execPath,
-            '-e',
-            CLIENT_SCRIPT,
-            node.externalIpv4,
-            '30073',
-            String(localPort),
-            '0',
-          ]);
+          const once = (): ReturnType<Lab['exec']> =>
+            lab.exec('client', [process.execPath, '-e', CLIENT_SCRIPT, node.externalIpv4, '30073', String(localPort), '0']);
+          let r = await once();
+          // The previous connection from this port may not be gone from the client's table yet.
+          for (let i = 0; i < 5 && r.stdout.includes('EADDRINUSE'); i++) {
+            await sleep(300);
+            r = await once();
+          }
           const pod = /^pod=(\S+)/.exec(r.stdout)?.[1];
           assert.ok(pod, r.stdout + r.stderr);
           seen.set(localPort, (seen.get(localPort) ?? new Set()).add(pod));

@@ -12,33 +12,14 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
-import { createLab, target, type Lab, type LabPod } from '../../src/lab/index.ts';
+import { createLab, target, type Lab } from '../../src/lab/index.ts';
 import { agentRunDir, startNodeAgent } from '../../src/lab/agents.ts';
 import type { Flow } from '../../src/observe/flow.ts';
+import { nodePortService, readyPod } from './support/manifests.ts';
 
 const FERRY = fileURLToPath(new URL('../../bin/ferry', import.meta.url));
 const run = promisify(execFile);
 const LB_IP = '198.19.0.50';
-
-function pod(p: LabPod, labels: Record<string, string>): object {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name: p.name, namespace: 'default', labels },
-    spec: { nodeName: `node-${p.nodeIndex}`, containers: [{ name: 'echo', ports: [{ containerPort: 7000 }] }] },
-    status: { phase: 'Running', podIP: p.ipv4, podIPs: [{ ip: p.ipv4 }, { ip: p.ipv6 }], conditions: [{ type: 'Ready', status: 'True' }] },
-  };
-}
-
-function service(name: string, ip: string, selector: object, nodePort: number, spec: object = {}, status?: object): object {
-  return {
-    apiVersion: 'v1',
-    kind: 'Service',
-    metadata: { name, namespace: 'default' },
-    spec: { type: 'NodePort', clusterIP: ip, clusterIPs: [ip], selector, ports: [{ port: 80, targetPort: 7000, nodePort }], ...spec },
-    ...(status ? { status } : {}),
-  };
-}
 
 describe('ferry observe: north-south verdicts', { concurrency: false }, () => {
   let lab: Lab;
@@ -46,7 +27,16 @@ describe('ferry observe: north-south verdicts', { concurrency: false }, () => {
 
   /** Flows on a node's agent matching the filter flags. */
   const observe = async (node: string, ...filters: string[]): Promise<Flow[]> => {
-    const { stdout } = await run(FERRY, ['observe', '--run-dir', agentRunDir(lab.node(node)), '--last', '500', '-o', 'json', ...filters]);
+    const { stdout } = await run(FERRY, [
+      'observe',
+      '--run-dir',
+      agentRunDir(lab.node(node)),
+      '--last',
+      '500',
+      '-o',
+      'json',
+      ...filters,
+    ]);
     return stdout
       .split('\n')
       .filter((l) => l.trim() !== '')
@@ -58,7 +48,8 @@ describe('ferry observe: north-south verdicts', { concurrency: false }, () => {
     for (;;) {
       const found = (await observe(node, ...filters)).find(want);
       if (found) return found;
-      if (performance.now() > deadline) assert.fail(`no flow on ${node} for ${filters.join(' ')}: ${JSON.stringify(await observe(node))}`);
+      if (performance.now() > deadline)
+        assert.fail(`no flow on ${node} for ${filters.join(' ')}: ${JSON.stringify(await observe(node))}`);
       await sleep(100);
     }
   };
@@ -67,12 +58,19 @@ describe('ferry observe: north-south verdicts', { concurrency: false }, () => {
     lab = await createLab({ nodes: 2, podsPerNode: 1 });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-obs-ns-'));
     const docs = [
-      pod(lab.pod('n1-p1'), { app: 'web', here: 'n1' }),
-      pod(lab.pod('n2-p1'), { app: 'web' }),
-      service('web', '10.96.22.1', { app: 'web' }, 30201),
-      service('local', '10.96.22.2', { here: 'n1' }, 30202, { externalTrafficPolicy: 'Local' }),
-      service('fenced', '10.96.22.3', { app: 'web' }, 30203, { type: 'LoadBalancer', loadBalancerSourceRanges: ['203.0.113.0/24'] }, { loadBalancer: { ingress: [{ ip: LB_IP }] } }),
-      service('empty', '10.96.22.4', { app: 'nobody' }, 30204),
+      readyPod(lab.pod('n1-p1'), { app: 'web', here: 'n1' }),
+      readyPod(lab.pod('n2-p1'), { app: 'web' }),
+      nodePortService('web', '10.96.22.1', { app: 'web' }, 30201),
+      nodePortService('local', '10.96.22.2', { here: 'n1' }, 30202, { externalTrafficPolicy: 'Local' }),
+      nodePortService(
+        'fenced',
+        '10.96.22.3',
+        { app: 'web' },
+        30203,
+        { type: 'LoadBalancer', loadBalancerSourceRanges: ['203.0.113.0/24'] },
+        { status: { loadBalancer: { ingress: [{ ip: LB_IP }] } } },
+      ),
+      nodePortService('empty', '10.96.22.4', { app: 'nobody' }, 30204),
     ];
     fs.writeFileSync(path.join(dir, 'all.yaml'), docs.map((d) => stringify(d)).join('---\n'));
     await Promise.all(lab.pods.map((p) => lab.startEchoServer(p, { tcp: [7000], udp: [], http: [] })));
@@ -88,21 +86,38 @@ describe('ferry observe: north-south verdicts', { concurrency: false }, () => {
   test('a NodePort flow: FORWARDED new with its backend, and its reply', async () => {
     const r = await lab.probe('client', target(lab.node('n1').externalIpv4, 30201), { count: 6 });
     assert.equal(r.summaries[0]?.ok, 6);
-    const fwd = await until('n1', ['--verdict', 'FORWARDED', '--service', 'default/web', '--from-ip', lab.client.ipv4], (f) => f.ctState === 'new');
+    const fwd = await until(
+      'n1',
+      ['--verdict', 'FORWARDED', '--service', 'default/web', '--from-ip', lab.client.ipv4],
+      (f) => f.ctState === 'new',
+    );
     assert.equal(fwd.origin, 'tc-ingress');
     assert.equal(fwd.destination.port, 30201);
     assert.ok(fwd.flags.includes('dnat'));
     assert.ok(['n1-p1', 'n2-p1'].includes(fwd.backend?.pod ?? ''), JSON.stringify(fwd));
-    await until('n1', ['--verdict', 'FORWARDED', '--port', '30201'], (f) => f.ctState === 'reply' && f.flags.includes('revnat'));
+    await until(
+      'n1',
+      ['--verdict', 'FORWARDED', '--port', '30201'],
+      (f) => f.ctState === 'reply' && f.flags.includes('revnat'),
+    );
   });
 
   test('eTP=Local on a node without a local backend: DROPPED / NO_LOCAL_BACKEND', async () => {
-    const r = await lab.probe('client', target(lab.node('n2').externalIpv4, 30202), { count: 1, timeoutMs: 500 });
+    const r = await lab.probe('client', target(lab.node('n2').externalIpv4, 30202), {
+      count: 1,
+      timeoutMs: 500,
+    });
     assert.equal(r.summaries[0]?.ok, 0);
     const f = await until('n2', ['--drop-reason', 'NO_LOCAL_BACKEND'], () => true);
-    assert.deepEqual([f.verdict, f.service?.name, f.source.ip, f.destination.port], ['DROPPED', 'local', lab.client.ipv4, 30202]);
+    assert.deepEqual(
+      [f.verdict, f.service?.name, f.source.ip, f.destination.port],
+      ['DROPPED', 'local', lab.client.ipv4, 30202],
+    );
     // The node with the backend served it, and recorded no such drop.
-    assert.equal((await lab.probe('client', target(lab.node('n1').externalIpv4, 30202), { count: 2 })).summaries[0]?.ok, 2);
+    assert.equal(
+      (await lab.probe('client', target(lab.node('n1').externalIpv4, 30202), { count: 2 })).summaries[0]?.ok,
+      2,
+    );
     assert.deepEqual(await observe('n1', '--drop-reason', 'NO_LOCAL_BACKEND'), []);
   });
 
@@ -114,7 +129,10 @@ describe('ferry observe: north-south verdicts', { concurrency: false }, () => {
   });
 
   test('a Service without endpoints: REJECTED / NO_BACKEND, and the client is refused at once', async () => {
-    const r = await lab.probe('client', target(lab.node('n1').externalIpv4, 30204), { count: 1, timeoutMs: 2000 });
+    const r = await lab.probe('client', target(lab.node('n1').externalIpv4, 30204), {
+      count: 1,
+      timeoutMs: 2000,
+    });
     assert.deepEqual(r.summaries[0]?.errors, { ECONNREFUSED: 1 });
     const f = await until('n1', ['--verdict', 'REJECTED'], (x) => x.destination.port === 30204);
     assert.deepEqual([f.reason, f.service?.name], ['NO_BACKEND', 'empty']);

@@ -21,7 +21,13 @@ import type { ObserveStatus } from '../../src/observe/api.ts';
 const FERRY = fileURLToPath(new URL('../../bin/ferry', import.meta.url));
 const run = promisify(execFile);
 
-const VIP = { web: '10.96.30.1', sticky: '10.96.30.2', empty: '10.96.30.3', local: '10.96.30.4', web6: 'fd00:10:96::3:1' };
+const VIP = {
+  web: '10.96.30.1',
+  sticky: '10.96.30.2',
+  empty: '10.96.30.3',
+  local: '10.96.30.4',
+  web6: 'fd00:10:96::3:1',
+};
 const NODE_PORT = 30777;
 
 function pod(p: LabPod, labels: Record<string, string>): object {
@@ -29,12 +35,26 @@ function pod(p: LabPod, labels: Record<string, string>): object {
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: { name: p.name, namespace: 'default', labels },
-    spec: { nodeName: `node-${p.nodeIndex}`, containers: [{ name: 'echo', ports: [{ containerPort: 7000 }] }] },
-    status: { phase: 'Running', podIP: p.ipv4, podIPs: [{ ip: p.ipv4 }, { ip: p.ipv6 }], conditions: [{ type: 'Ready', status: 'True' }] },
+    spec: {
+      nodeName: `node-${p.nodeIndex}`,
+      containers: [{ name: 'echo', ports: [{ containerPort: 7000 }] }],
+    },
+    status: {
+      phase: 'Running',
+      podIP: p.ipv4,
+      podIPs: [{ ip: p.ipv4 }, { ip: p.ipv6 }],
+      conditions: [{ type: 'Ready', status: 'True' }],
+    },
   };
 }
 
-function service(name: string, clusterIPs: string[], selector: Record<string, string>, ports: object[], spec: object = {}): object {
+function service(
+  name: string,
+  clusterIPs: string[],
+  selector: Record<string, string>,
+  ports: object[],
+  spec: object = {},
+): object {
   return {
     apiVersion: 'v1',
     kind: 'Service',
@@ -61,11 +81,23 @@ describe('ferry observe in a 2-node lab', { concurrency: false }, () => {
   let dir: string;
   const agents = new Map<string, NodeAgent>();
 
-  const probe = (from: string, address: string, port: number, opts: { proto?: 'tcp' | 'udp'; count?: number; udpMode?: 'connected' | 'unconnected' } = {}): Promise<ProbeReport> =>
-    lab.probe(from, target(address, port), { proto: opts.proto ?? 'tcp', count: opts.count ?? 1, timeoutMs: 1500, ...(opts.udpMode ? { udpMode: opts.udpMode } : {}) });
+  const probe = (
+    from: string,
+    address: string,
+    port: number,
+    opts: { proto?: 'tcp' | 'udp'; count?: number; udpMode?: 'connected' | 'unconnected' } = {},
+  ): Promise<ProbeReport> =>
+    lab.probe(from, target(address, port), {
+      proto: opts.proto ?? 'tcp',
+      count: opts.count ?? 1,
+      timeoutMs: 1500,
+      ...(opts.udpMode ? { udpMode: opts.udpMode } : {}),
+    });
 
   const observe = async (node: string, ...args: string[]): Promise<string> => {
-    const { stdout } = await run(FERRY, ['observe', '--run-dir', agentRunDir(lab.node(node)), ...args], { maxBuffer: 64 << 20 });
+    const { stdout } = await run(FERRY, ['observe', '--run-dir', agentRunDir(lab.node(node)), ...args], {
+      maxBuffer: 64 << 20,
+    });
     return stdout;
   };
   const flows = async (node: string, ...args: string[]): Promise<Flow[]> =>
@@ -73,7 +105,8 @@ describe('ferry observe in a 2-node lab', { concurrency: false }, () => {
       .split('\n')
       .filter(Boolean)
       .map((l) => JSON.parse(l) as Flow);
-  const status = async (node: string): Promise<ObserveStatus> => JSON.parse(await observe(node, '--status')) as ObserveStatus;
+  const status = async (node: string): Promise<ObserveStatus> =>
+    JSON.parse(await observe(node, '--status')) as ObserveStatus;
 
   /** Flows arrive through the ring buffer a moment after the syscall returned. */
   async function eventually(node: string, args: string[], want: (f: Flow[]) => boolean): Promise<Flow[]> {
@@ -83,7 +116,9 @@ describe('ferry observe in a 2-node lab', { concurrency: false }, () => {
       if (want(last)) return last;
       await sleep(50);
     }
-    assert.fail(`ferry observe ${args.join(' ')}: never saw what was wanted; last answer: ${JSON.stringify(last.slice(-3))}`);
+    assert.fail(
+      `ferry observe ${args.join(' ')}: never saw what was wanted; last answer: ${JSON.stringify(last.slice(-3))}`,
+    );
   }
 
   before(async () => {
@@ -97,17 +132,40 @@ describe('ferry observe in a 2-node lab', { concurrency: false }, () => {
       pod(p('n1-p3'), { role: 'client' }),
       pod(p('n2-p2'), { role: 'client' }),
     ]);
-    const tcp = (port: number, targetPort = 7000): object => ({ port, targetPort, protocol: 'TCP', name: `tcp-${port}` });
+    const tcp = (port: number, targetPort = 7000): object => ({
+      port,
+      targetPort,
+      protocol: 'TCP',
+      name: `tcp-${port}`,
+    });
     writeYaml(path.join(dir, 'services.yaml'), [
-      service('web', [VIP.web, VIP.web6], { app: 'web' }, [tcp(80), { name: 'dns', port: 53, targetPort: 7000, protocol: 'UDP' }]),
-      service('sticky', [VIP.sticky], { app: 'web' }, [tcp(80)], { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } } }),
+      service('web', [VIP.web, VIP.web6], { app: 'web' }, [
+        tcp(80),
+        { name: 'dns', port: 53, targetPort: 7000, protocol: 'UDP' },
+      ]),
+      service('sticky', [VIP.sticky], { app: 'web' }, [tcp(80)], {
+        sessionAffinity: 'ClientIP',
+        sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } },
+      }),
       service('empty', [VIP.empty], { app: 'nobody' }, [tcp(80)]),
       service('local', [VIP.local], { loc: 'n2' }, [tcp(80)], { internalTrafficPolicy: 'Local' }),
-      service('np', ['10.96.30.5'], { app: 'web' }, [{ port: 80, targetPort: 7000, protocol: 'TCP', nodePort: NODE_PORT }], { type: 'NodePort' }),
+      service(
+        'np',
+        ['10.96.30.5'],
+        { app: 'web' },
+        [{ port: 80, targetPort: 7000, protocol: 'TCP', nodePort: NODE_PORT }],
+        { type: 'NodePort' },
+      ),
     ]);
     await Promise.all(lab.pods.map((lp) => lab.startEchoServer(lp, { tcp: [7000], udp: [7000], http: [] })));
     for (const node of lab.nodes)
-      agents.set(node.name, await startNodeAgent(lab, node, { manifests: dir, extraArgs: ['--nodeport-interfaces', 'none', '--flows-buffer', '4096'] }));
+      agents.set(
+        node.name,
+        await startNodeAgent(lab, node, {
+          manifests: dir,
+          extraArgs: ['--nodeport-interfaces', 'none', '--flows-buffer', '4096'],
+        }),
+      );
   });
 
   after(async () => {
@@ -118,7 +176,11 @@ describe('ferry observe in a 2-node lab', { concurrency: false }, () => {
   test('TRANSLATED: a connect from a pod names the pod, the Service, the backend pod and its address', async () => {
     const r = await probe('n1-p2', VIP.web, 80, { count: 4 });
     assert.equal(r.summaries[0]!.ok, 4);
-    const got = await eventually('n1', ['--service', 'default/web', '--from-pod', 'n1-p2', '--verdict', 'TRANSLATED'], (f) => f.length >= 4);
+    const got = await eventually(
+      'n1',
+      ['--service', 'default/web', '--from-pod', 'n1-p2', '--verdict', 'TRANSLATED'],
+      (f) => f.length >= 4,
+    );
     const backendPods = new Map([
       [lab.pod('n1-p1').ipv4, 'n1-p1'],
       [lab.pod('n2-p1').ipv4, 'n2-p1'],
@@ -127,33 +189,59 @@ describe('ferry observe in a 2-node lab', { concurrency: false }, () => {
       assert.equal(f.node, 'node-1');
       assert.equal(f.origin, 'connect');
       assert.equal(f.protocol, 'TCP');
-      assert.deepEqual([f.source.namespace, f.source.pod, f.source.ip], ['default', 'n1-p2', lab.pod('n1-p2').ipv4]);
+      assert.deepEqual(
+        [f.source.namespace, f.source.pod, f.source.ip],
+        ['default', 'n1-p2', lab.pod('n1-p2').ipv4],
+      );
       assert.deepEqual([f.destination.ip, f.destination.port], [VIP.web, 80]);
-      assert.deepEqual([f.service?.namespace, f.service?.name, f.service?.portName], ['default', 'web', 'tcp-80']);
+      assert.deepEqual(
+        [f.service?.namespace, f.service?.name, f.service?.portName],
+        ['default', 'web', 'tcp-80'],
+      );
       assert.equal(f.backend?.port, 7000);
       assert.equal(f.backend?.pod, backendPods.get(f.backend!.ip!), 'the backend pod matches its address');
       assert.ok(f.socket && BigInt(f.socket.cookie) > 0n);
       assert.ok(Math.abs(Date.parse(f.time) - Date.now()) < 60_000, `wall-clock time ${f.time}`);
     }
     const answered = r.attempts.map((a) => a.backend).sort();
-    assert.deepEqual(got.slice(-4).map((f) => f.backend!.pod).sort(), answered, 'the flows name the backends that answered');
+    assert.deepEqual(
+      got
+        .slice(-4)
+        .map((f) => f.backend!.pod)
+        .sort(),
+      answered,
+      'the flows name the backends that answered',
+    );
   });
 
   test('TRANSLATED over IPv6 and unconnected UDP (sendmsg)', async () => {
     assert.equal((await probe('n1-p3', VIP.web6, 80)).summaries[0]!.ok, 1);
-    assert.equal((await probe('n1-p3', VIP.web, 53, { proto: 'udp', udpMode: 'unconnected' })).summaries[0]!.ok, 1);
+    assert.equal(
+      (await probe('n1-p3', VIP.web, 53, { proto: 'udp', udpMode: 'unconnected' })).summaries[0]!.ok,
+      1,
+    );
     const v6 = await eventually('n1', ['--ip', VIP.web6, '--from-pod', 'n1-p3'], (f) => f.length >= 1);
     assert.equal(v6[0]!.source.ip, lab.pod('n1-p3').ipv6);
     assert.equal(v6[0]!.backend?.ip?.includes(':'), true);
-    const udp = await eventually('n1', ['--protocol', 'udp', '--origin', 'sendmsg', '--from-pod', 'n1-p3'], (f) => f.length >= 1);
-    assert.deepEqual([udp[0]!.destination.port, udp[0]!.service?.portName, udp[0]!.verdict], [53, 'dns', 'TRANSLATED']);
+    const udp = await eventually(
+      'n1',
+      ['--protocol', 'udp', '--origin', 'sendmsg', '--from-pod', 'n1-p3'],
+      (f) => f.length >= 1,
+    );
+    assert.deepEqual(
+      [udp[0]!.destination.port, udp[0]!.service?.portName, udp[0]!.verdict],
+      [53, 'dns', 'TRANSLATED'],
+    );
   });
 
   test('affinity: the first pick is fresh, the next ones carry the affinity flag and the same backend', async () => {
     const r = await probe('n1-p3', VIP.sticky, 80, { count: 4 });
     assert.equal(new Set(r.attempts.map((a) => a.backend)).size, 1);
     const got = await eventually('n1', ['--service', 'sticky', '--from-pod', 'n1-p3'], (f) => f.length >= 4);
-    assert.deepEqual(got.map((f) => f.flags.includes('affinity')), [false, true, true, true]);
+    assert.deepEqual(
+      got.map((f) => f.flags.includes('affinity')),
+      [false, true, true, true],
+    );
     assert.equal(new Set(got.map((f) => f.backend?.pod)).size, 1);
     assert.equal(got[0]!.backend?.pod, r.attempts[0]!.backend);
   });
@@ -161,15 +249,25 @@ describe('ferry observe in a 2-node lab', { concurrency: false }, () => {
   test('REJECTED / NO_BACKEND: a Service without endpoints refuses, and the flow says why', async () => {
     const r = await probe('n1-p2', VIP.empty, 80);
     assert.deepEqual(r.summaries[0]!.errors, { ECONNREFUSED: 1 });
-    const got = await eventually('n1', ['--verdict', 'REJECTED', '--drop-reason', 'no-backend'], (f) => f.length >= 1);
-    assert.deepEqual([got[0]!.service?.name, got[0]!.source.pod, got[0]!.backend], ['empty', 'n1-p2', undefined]);
+    const got = await eventually(
+      'n1',
+      ['--verdict', 'REJECTED', '--drop-reason', 'no-backend'],
+      (f) => f.length >= 1,
+    );
+    assert.deepEqual(
+      [got[0]!.service?.name, got[0]!.source.pod, got[0]!.backend],
+      ['empty', 'n1-p2', undefined],
+    );
   });
 
   test('DROPPED / NO_LOCAL_BACKEND: internalTrafficPolicy Local with no backend on this node', async () => {
     const r = await probe('n1-p2', VIP.local, 80);
     assert.deepEqual(r.summaries[0]!.errors, { EHOSTUNREACH: 1 });
     const got = await eventually('n1', ['--drop-reason', 'NO_LOCAL_BACKEND'], (f) => f.length >= 1);
-    assert.deepEqual([got[0]!.verdict, got[0]!.service?.name, got[0]!.source.pod], ['DROPPED', 'local', 'n1-p2']);
+    assert.deepEqual(
+      [got[0]!.verdict, got[0]!.service?.name, got[0]!.source.pod],
+      ['DROPPED', 'local', 'n1-p2'],
+    );
     // The same Service from the node that has its backend is translated, and that is node-2's flow.
     assert.equal((await probe('n2-p2', VIP.local, 80)).summaries[0]!.ok, 1);
     const n2 = await eventually('n2', ['--service', 'local'], (f) => f.length >= 1);
@@ -182,7 +280,10 @@ describe('ferry observe in a 2-node lab', { concurrency: false }, () => {
     assert.equal(res.stdout.trim(), 'EADDRINUSE');
     const got = await eventually('n1', ['--drop-reason', 'NODEPORT_RESERVED'], (f) => f.length >= 1);
     const f = got.at(-1)!;
-    assert.deepEqual([f.origin, f.verdict, f.destination.port, f.service?.name, f.source.pod], ['bind', 'DROPPED', NODE_PORT, 'np', 'n1-p3']);
+    assert.deepEqual(
+      [f.origin, f.verdict, f.destination.port, f.service?.name, f.source.pod],
+      ['bind', 'DROPPED', NODE_PORT, 'np', 'n1-p3'],
+    );
   });
 
   test('filters combine with AND, values with OR, --not negates the next filter only', async () => {
@@ -204,7 +305,10 @@ describe('ferry observe in a 2-node lab', { concurrency: false }, () => {
     const byNs = await flows('n1', '--namespace', 'default', '--port', '7000', '--protocol', 'TCP');
     assert.ok(byNs.length > 0 && byNs.every((f) => f.backend?.port === 7000 && f.protocol === 'TCP'));
     const byIp = await flows('n1', '--ip', `${lab.pod('n1-p1').ipv4}/32`, '--node', 'node-1');
-    assert.ok(byIp.length > 0 && byIp.every((f) => f.backend?.pod === 'n1-p1'), JSON.stringify(byIp.filter((f) => f.backend?.pod !== 'n1-p1')));
+    assert.ok(
+      byIp.length > 0 && byIp.every((f) => f.backend?.pod === 'n1-p1'),
+      JSON.stringify(byIp.filter((f) => f.backend?.pod !== 'n1-p1')),
+    );
     assert.equal((await flows('n1', '--node', 'node-2')).length, 0);
     await assert.rejects(observe('n1', '--verdict', 'MAYBE'), /verdict/);
     await assert.rejects(observe('n1', '--not'), /--not/);
@@ -217,7 +321,10 @@ describe('ferry observe in a 2-node lab', { concurrency: false }, () => {
     assert.equal(compact.length, 5);
     for (const [i, line] of compact.entries()) {
       const f = json[i]!;
-      assert.match(line, /^[A-Z][a-z]{2} \d{2} \d{2}:\d{2}:\d{2}\.\d{3} \[node-1\] \S.* -> \S+\/(TCP|UDP)( \(\S+\))?( => .*)? (TRANSLATED|DROPPED|REJECTED)( [A-Z_]+)? \(\S+\)$/);
+      assert.match(
+        line,
+        /^[A-Z][a-z]{2} \d{2} \d{2}:\d{2}:\d{2}\.\d{3} \[node-1\] \S.* -> \S+\/(TCP|UDP)( \(\S+\))?( => .*)? (TRANSLATED|DROPPED|REJECTED)( [A-Z_]+)? \(\S+\)$/,
+      );
       assert.ok(line.includes(f.verdict) && line.includes(`[${f.node}]`));
     }
     const rows = parseTable(await observe('n1', '--last', '5', '-o', 'table'));
@@ -229,12 +336,25 @@ describe('ferry observe in a 2-node lab', { concurrency: false }, () => {
       assert.equal(row.REASON, json[i]!.reason ?? '-');
     }
     // Two agents merged: both nodes appear, ordered by time.
-    const merged = (await run(FERRY, ['observe', '-o', 'json', '--last', '10000', '--run-dir', `${agentRunDir(lab.node('n1'))},${agentRunDir(lab.node('n2'))}`])).stdout
+    const merged = (
+      await run(FERRY, [
+        'observe',
+        '-o',
+        'json',
+        '--last',
+        '10000',
+        '--run-dir',
+        `${agentRunDir(lab.node('n1'))},${agentRunDir(lab.node('n2'))}`,
+      ])
+    ).stdout
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as Flow);
     assert.deepEqual(new Set(merged.map((f) => f.node)), new Set(['node-1', 'node-2']));
-    assert.deepEqual(merged.map((f) => f.time), [...merged.map((f) => f.time)].sort());
+    assert.deepEqual(
+      merged.map((f) => f.time),
+      [...merged.map((f) => f.time)].sort(),
+    );
     // The lab's agents by lab name; --node narrows to one agent (and filters).
     const byLab = async (...args: string[]): Promise<Flow[]> =>
       (await run(FERRY, ['observe', '-o', 'json', '--last', '10000', '--lab', lab.name, ...args])).stdout
@@ -247,7 +367,22 @@ describe('ferry observe in a 2-node lab', { concurrency: false }, () => {
   });
 
   test('--follow streams new flows as they happen, filtered', async () => {
-    const child = spawn(FERRY, ['observe', '--run-dir', agentRunDir(lab.node('n2')), '--follow', '--last', '0', '-o', 'json', '--from-pod', 'n2-p2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      FERRY,
+      [
+        'observe',
+        '--run-dir',
+        agentRunDir(lab.node('n2')),
+        '--follow',
+        '--last',
+        '0',
+        '-o',
+        'json',
+        '--from-pod',
+        'n2-p2',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     try {
       const seen: Flow[] = [];
       let buf = '';
@@ -275,8 +410,18 @@ describe('ferry observe in a 2-node lab', { concurrency: false }, () => {
   test('a flood of new connections is served; what the rate limit holds back is counted and announced', async () => {
     // Restart node-1's agent with a tiny events budget (it adopts the running datapath).
     await agents.get('n1')!.process.kill();
-    agents.set('n1', await startNodeAgent(lab, lab.node('n1'), { manifests: dir, extraArgs: ['--nodeport-interfaces', 'none', '--events-rate', '20', '--events-burst', '20'] }));
-    const follower = spawn(FERRY, ['observe', '--run-dir', agentRunDir(lab.node('n1')), '--follow', '--last', '0', '-o', 'json'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    agents.set(
+      'n1',
+      await startNodeAgent(lab, lab.node('n1'), {
+        manifests: dir,
+        extraArgs: ['--nodeport-interfaces', 'none', '--events-rate', '20', '--events-burst', '20'],
+      }),
+    );
+    const follower = spawn(
+      FERRY,
+      ['observe', '--run-dir', agentRunDir(lab.node('n1')), '--follow', '--last', '0', '-o', 'json'],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     let stderr = '';
     follower.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     try {
@@ -284,8 +429,11 @@ describe('ferry observe in a 2-node lab', { concurrency: false }, () => {
       await sleep(300);
       const before = (await status('n1')).events!;
       const N = 1500;
-      const results = await Promise.all(['n1-p2', 'n1-p3'].map((from) => probe(from, VIP.web, 80, { count: N / 2 })));
-      for (const r of results) assert.equal(r.summaries[0]!.ok, N / 2, 'every connection of the flood is served');
+      const results = await Promise.all(
+        ['n1-p2', 'n1-p3'].map((from) => probe(from, VIP.web, 80, { count: N / 2 })),
+      );
+      for (const r of results)
+        assert.equal(r.summaries[0]!.ok, N / 2, 'every connection of the flood is served');
       await sleep(300);
       const afterFlood = await status('n1');
       const e = afterFlood.events!;
@@ -294,13 +442,25 @@ describe('ferry observe in a 2-node lab', { concurrency: false }, () => {
       const lostRing = e.lostRingFull - before.lostRingFull;
       // Each connect is one decision: either an event or a counted loss (both probe pods' recvmsg
       // and getpeername calls emit nothing).
-      assert.equal(emitted + limited + lostRing, N, `emitted ${emitted} + rate limited ${limited} + ring full ${lostRing}`);
+      assert.equal(
+        emitted + limited + lostRing,
+        N,
+        `emitted ${emitted} + rate limited ${limited} + ring full ${lostRing}`,
+      );
       assert.ok(limited > N / 2, `the tiny budget held most back (${limited})`);
       assert.ok(afterFlood.reader.received >= emitted, 'the agent read what was emitted');
       for (let i = 0; i < 40 && !stderr.includes('EVENTS LOST'); i++) await sleep(100);
       assert.match(stderr, /EVENTS LOST \(.*\): rateLimited \d+/);
       // `ferry status` shows the same counters from the pins, with no agent API involved.
-      const { stdout } = await run(FERRY, ['status', '--pin-dir', lab.node('n1').pinDir, '--run-dir', agentRunDir(lab.node('n1')), '-o', 'json']);
+      const { stdout } = await run(FERRY, [
+        'status',
+        '--pin-dir',
+        lab.node('n1').pinDir,
+        '--run-dir',
+        agentRunDir(lab.node('n1')),
+        '-o',
+        'json',
+      ]);
       const st = JSON.parse(stdout) as { events?: { rateLimited: number } };
       assert.ok((st.events?.rateLimited ?? 0) >= e.rateLimited);
     } finally {
