@@ -19,7 +19,8 @@ const LOOPBACK = '127.0.0.1';
 
 /** Where hack/k8s/build.sh puts the binaries (FERRY_K8S_BIN overrides). */
 export function k8sBinDir(): string {
-  return process.env['FERRY_K8S_BIN'] ?? `/var/cache/ferry/k8s/${K8S_VERSION}/bin`;
+  // The same cache hack/k8s/build.sh fills (FERRY_K8S_CACHE), or an explicit directory.
+  return process.env['FERRY_K8S_BIN'] ?? `${process.env['FERRY_K8S_CACHE'] ?? '/var/cache/ferry/k8s'}/${K8S_VERSION}/bin`;
 }
 
 const BINARIES = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kubectl'] as const;
