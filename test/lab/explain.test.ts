@@ -27,6 +27,9 @@ const VIP = { web: '10.96.24.1', empty: '10.96.24.2', local: '10.96.24.3', stick
 
 describe('ferry explain agrees with real traffic', { concurrency: false }, () => {
   let lab: Lab;
+  // A second lab with the same pod names and addresses, as when labs run side by side: --from
+  // must still find this lab's pod (the one attached to the node asked), never the other's.
+  let twin: Lab;
   let dir: string;
 
   const explain = async (node: string, from: string, to: string): Promise<SocketExplanation> =>
@@ -40,6 +43,7 @@ describe('ferry explain agrees with real traffic', { concurrency: false }, () =>
 
   before(async () => {
     lab = await createLab({ nodes: 2, podsPerNode: 2 });
+    twin = await createLab({ nodes: 2, podsPerNode: 2 });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-explain-'));
     const docs = [
       readyPod(lab.pod('n1-p1'), { app: 'web', sticky: 'yes' }),
@@ -61,6 +65,7 @@ describe('ferry explain agrees with real traffic', { concurrency: false }, () =>
 
   after(async () => {
     await lab?.down();
+    await twin?.down();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 

@@ -20,6 +20,31 @@ function parseTo(value: string): { address: string; port: number } {
   return { address: canonicalIp(address)!, port };
 }
 
+/** Names of the /run/netns namespaces linked to this one (a pod's veth peer is this node). */
+async function peerNamespaces(): Promise<Set<string>> {
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  try {
+    const { stdout } = await promisify(execFile)('ip', ['-j', 'netns', 'list-id'], { timeout: 5000 });
+    return new Set(
+      (JSON.parse(stdout || '[]') as { name?: string }[]).flatMap((e) => (e.name ? [e.name] : [])),
+    );
+  } catch {
+    return new Set();
+  }
+}
+
+/** One of several namespaces: the only one attached to this node, else an error naming them all. */
+async function pick(from: string, names: readonly string[]): Promise<string> {
+  if (names.length === 1) return names[0]!;
+  const peers = await peerNamespaces();
+  const here = names.filter((n) => peers.has(n));
+  if (here.length === 1) return here[0]!;
+  throw new InvalidArgumentError(
+    `--from: "${from}" matches ${names.join(', ')}: give the full name or the netns path`,
+  );
+}
+
 /** A client given as a netns path, a /run/netns name, a pod name (a unique name suffix), or an address. */
 async function resolveClient(from: string): Promise<{ netns: string; label: string }> {
   if (from.startsWith('/')) {
@@ -30,15 +55,18 @@ async function resolveClient(from: string): Promise<{ netns: string; label: stri
   const names = fs.existsSync(NETNS_DIR) ? fs.readdirSync(NETNS_DIR) : [];
   if (names.includes(from)) return { netns: path.join(NETNS_DIR, from), label: from };
   const suffixed = names.filter((n) => n.endsWith(`-${from}`));
-  if (suffixed.length === 1) return { netns: path.join(NETNS_DIR, suffixed[0]!), label: from };
-  if (suffixed.length > 1)
-    throw new InvalidArgumentError(`--from: "${from}" matches ${suffixed.join(', ')}: give the full name`);
+  if (suffixed.length) return { netns: path.join(NETNS_DIR, await pick(from, suffixed)), label: from };
   const ip = canonicalIp(from);
   if (ip) {
     const { addressesInNetns } = await import('../../observe/netns.ts');
+    const holding: string[] = [];
     for (const n of names) {
       const inside: string[] = await addressesInNetns(path.join(NETNS_DIR, n)).catch((): string[] => []);
-      if (inside.includes(ip)) return { netns: path.join(NETNS_DIR, n), label: `${from} (${n})` };
+      if (inside.includes(ip)) holding.push(n);
+    }
+    if (holding.length) {
+      const n = await pick(from, holding);
+      return { netns: path.join(NETNS_DIR, n), label: `${from} (${n})` };
     }
   }
   throw new InvalidArgumentError(
