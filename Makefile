@@ -44,9 +44,11 @@ test-lab: bpf
 
 # A real etcd + kube-apiserver + kube-controller-manager on loopback; the first run builds them
 # (cached outside the repo by version, see hack/k8s/build.sh).
+# One file at a time: each starts its own control plane, and the disruption test's timing assumes
+# the machine is not also running three others.
 test-k8s:
 	bash hack/k8s/build.sh
-	$(NODE_TEST) 'test/k8s/**/*.test.ts'
+	$(NODE_TEST) --test-concurrency=1 'test/k8s/**/*.test.ts'
 
 bench: $(addprefix bench-,$(BENCHES))
 
