@@ -9,12 +9,15 @@
 // inside the client namespace.
 import { connect } from 'node:net';
 import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createLab, ECHO_PORTS, type Lab } from '../src/lab/index.ts';
 import { openPinnedMap } from '../test/kernel/nodeport/support/loader.ts';
 import { writeService } from '../test/kernel/nodeport/support/services.ts';
 
 const SECONDS = Number(process.env.SECONDS_PER_RUN ?? 4);
+// wrk (Debian's, C) loads harder than the Node generator can; installed by set-up.
+const HAVE_WRK = spawnSync('wrk', ['-v']).error === undefined;
 const CONNS = Number(process.env.CONNS ?? 16);
 
 // ---- load generator (child) ----
@@ -133,7 +136,31 @@ async function measure(lab: Lab, host: string, port: number): Promise<Figure> {
   return { rps: rr.rate, cps: cc.rate, cpuUsPerReq: rr.cpuUs, errors: rr.errors + cc.errors };
 }
 
-function kubeProxyRules(nodePort: number, backend: string, backendPort: number, filler: number): string {
+/** New connections/s from wrk (C) against the echo server's HTTP port, which closes every
+ * connection after its answer: one request, one connection. Undefined without wrk. */
+async function measureWrk(
+  lab: Lab,
+  host: string,
+  port: number,
+): Promise<{ cps: number; errors: number } | undefined> {
+  if (!HAVE_WRK) return undefined;
+  const r = await lab.exec(
+    'client',
+    ['wrk', '-t1', `-c${CONNS}`, `-d${SECONDS}s`, `http://${host}:${port}/`],
+    { timeoutMs: (SECONDS + 30) * 1000 },
+  );
+  const rate = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout);
+  if (r.code !== 0 || !rate) throw new Error(`wrk ${host}:${port}: ${r.stdout}${r.stderr}`);
+  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(r.stdout);
+  const errors = socket ? Number(socket[1]) + Number(socket[3]) + Number(socket[4]) : 0;
+  return { cps: Number(rate[1]), errors };
+}
+
+function kubeProxyRules(
+  ports: ReadonlyArray<readonly [nodePort: number, backendPort: number]>,
+  backend: string,
+  filler: number,
+): string {
   const lines = [
     '*nat',
     ':KUBE-SERVICES - [0:0]',
@@ -152,17 +179,28 @@ function kubeProxyRules(nodePort: number, backend: string, backendPort: number, 
       `-A ${sep} -p tcp -m tcp -j DNAT --to-destination 10.244.9.${(i % 250) + 1}:80`,
     );
   }
-  lines.push(':KUBE-EXT-BENCH - [0:0]', ':KUBE-SVC-BENCH - [0:0]', ':KUBE-SEP-BENCH - [0:0]');
   rules.push(
     '-A PREROUTING -j KUBE-SERVICES',
     '-A OUTPUT -j KUBE-SERVICES',
     '-A POSTROUTING -j KUBE-POSTROUTING',
     '-A KUBE-SERVICES -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS',
-    `-A KUBE-NODEPORTS -p tcp -m tcp --dport ${nodePort} -j KUBE-EXT-BENCH`,
-    '-A KUBE-EXT-BENCH -j KUBE-MARK-MASQ',
-    '-A KUBE-EXT-BENCH -j KUBE-SVC-BENCH',
-    '-A KUBE-SVC-BENCH -m statistic --mode random --probability 1.0 -j KUBE-SEP-BENCH',
-    `-A KUBE-SEP-BENCH -p tcp -m tcp -j DNAT --to-destination ${backend}:${backendPort}`,
+  );
+  for (const [nodePort, backendPort] of ports) {
+    const [ext, svc, sep] = ['EXT', 'SVC', 'SEP'].map((k) => `KUBE-${k}-BENCH${nodePort}`) as [
+      string,
+      string,
+      string,
+    ];
+    lines.push(`:${ext} - [0:0]`, `:${svc} - [0:0]`, `:${sep} - [0:0]`);
+    rules.push(
+      `-A KUBE-NODEPORTS -p tcp -m tcp --dport ${nodePort} -j ${ext}`,
+      `-A ${ext} -j KUBE-MARK-MASQ`,
+      `-A ${ext} -j ${svc}`,
+      `-A ${svc} -m statistic --mode random --probability 1.0 -j ${sep}`,
+      `-A ${sep} -p tcp -m tcp -j DNAT --to-destination ${backend}:${backendPort}`,
+    );
+  }
+  rules.push(
     '-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000',
     '-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN',
     '-A KUBE-POSTROUTING -j MARK --xor-mark 0x4000',
@@ -185,20 +223,19 @@ const LARGE = Number(process.env.LARGE_SERVICES ?? 10000);
 const lab = await createLab({ nodes: 4, podsPerNode: 1 });
 try {
   const [nIpt, nTc, nXdp, nIptLarge] = [lab.node(1), lab.node(2), lab.node(3), lab.node(4)];
-  for (const pod of lab.pods) await lab.startEchoServer(pod, { udp: [], http: [] });
+  for (const pod of lab.pods) await lab.startEchoServer(pod, { udp: [], http: [ECHO_PORTS.http] });
   await lab.addClientRoute(nIpt.podCidrV4, 1);
   const podOf = (n: typeof nIpt): string => lab.podsOn(n)[0]!.ipv4;
 
-  const rules = kubeProxyRules(
-    30080,
-    podOf(nIpt),
-    ECHO_PORTS.tcp,
-    Number(process.env.FILLER_SERVICES ?? 500),
-  );
+  const nodePorts = [
+    [30080, ECHO_PORTS.tcp],
+    [30081, ECHO_PORTS.http],
+  ] as const;
+  const rules = kubeProxyRules(nodePorts, podOf(nIpt), Number(process.env.FILLER_SERVICES ?? 500));
   const ipt = await lab.exec(nIpt, ['iptables-restore', '--noflush'], { input: rules });
   if (ipt.code !== 0) throw new Error(`iptables-restore: ${ipt.stderr}`);
   const large = await lab.exec(nIptLarge, ['iptables-restore', '--noflush'], {
-    input: kubeProxyRules(30080, podOf(nIptLarge), ECHO_PORTS.tcp, LARGE),
+    input: kubeProxyRules(nodePorts, podOf(nIptLarge), LARGE),
   });
   if (large.code !== 0) throw new Error(`iptables-restore (${LARGE} services): ${large.stderr}`);
 
@@ -219,12 +256,13 @@ try {
     if (r.code !== 0) throw new Error(`attach ${xdp}: ${r.stderr}`);
     using services = openPinnedMap(`${node.pinDir}/ferry_services_v1`, 24, 20);
     using backends = openPinnedMap(`${node.pinDir}/ferry_backends_v1`, 4, 24);
-    writeService(services, backends, {
-      id: 1,
-      address: '0.0.0.0',
-      port: 30080,
-      backends: [{ id: 1, address: podOf(node), port: ECHO_PORTS.tcp, local: true }],
-    });
+    for (const [i, [nodePort, backendPort]] of nodePorts.entries())
+      writeService(services, backends, {
+        id: i + 1,
+        address: '0.0.0.0',
+        port: nodePort,
+        backends: [{ id: i + 1, address: podOf(node), port: backendPort, local: true }],
+      });
   };
   await attach(nTc, 'off');
   let xdpMode = 'native';
@@ -235,16 +273,21 @@ try {
     await attach(nXdp, 'generic');
   }
 
-  const paths: Array<[string, string, number]> = [
-    ['direct', podOf(nIpt), ECHO_PORTS.tcp],
-    ['iptables', nIpt.externalIpv4, 30080],
-    [`iptables ${LARGE / 1000}k`, nIptLarge.externalIpv4, 30080],
-    [`xdp (${xdpMode})`, nXdp.externalIpv4, 30080],
-    ['tc', nTc.externalIpv4, 30080],
+  const paths: Array<[string, string, number, number]> = [
+    ['direct', podOf(nIpt), ECHO_PORTS.tcp, ECHO_PORTS.http],
+    ['iptables', nIpt.externalIpv4, 30080, 30081],
+    [`iptables ${LARGE / 1000}k`, nIptLarge.externalIpv4, 30080, 30081],
+    [`xdp (${xdpMode})`, nXdp.externalIpv4, 30080, 30081],
+    ['tc', nTc.externalIpv4, 30080, 30081],
   ];
   const samples = new Map<string, Figure[]>(paths.map(([n]) => [n, []]));
+  const wrkSamples = new Map<string, { cps: number; errors: number }[]>(paths.map(([n]) => [n, []]));
   for (let round = 0; round < ROUNDS; round++)
-    for (const [name, host, port] of paths) samples.get(name)!.push(await measure(lab, host, port));
+    for (const [name, host, port, httpPort] of paths) {
+      samples.get(name)!.push(await measure(lab, host, port));
+      const w = await measureWrk(lab, host, httpPort);
+      if (w) wrkSamples.get(name)!.push(w);
+    }
   const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const results = new Map<string, Figure>(
     [...samples].map(([n, fs]) => [
@@ -274,6 +317,28 @@ try {
         )} ${ratio(f.cps, base.cps).padStart(6)} ${f.cpuUsPerReq.toFixed(1).padStart(11)} ${String(f.errors).padStart(7)}`,
     );
   }
+  if (HAVE_WRK) {
+    const wrk = new Map(
+      [...wrkSamples].map(([n, ws]) => [
+        n,
+        { cps: median(ws.map((w) => w.cps)), errors: ws.reduce((a, w) => a + w.errors, 0) },
+      ]),
+    );
+    const wBase = wrk.get('iptables')!;
+    console.log(
+      `\nnew connections/s with wrk (C) against the echo server's HTTP port (one request per connection), ${CONNS} connections, medians of ${ROUNDS}`,
+    );
+    console.log('path             conn/s  ratio  errors');
+    for (const [name] of paths) {
+      const w = wrk.get(name)!;
+      console.log(
+        `${name.padEnd(14)} ${w.cps.toFixed(0).padStart(8)} ${ratio(w.cps, wBase.cps).padStart(6)} ${String(w.errors).padStart(7)}`,
+      );
+    }
+    const wx = wrk.get(`xdp (${xdpMode})`)!;
+    const wb = wrk.get(`iptables ${LARGE / 1000}k`)!;
+    console.log(`wrk: XDP vs iptables ${LARGE / 1000}k new conn/s ${ratio(wx.cps, wb.cps)} (goal 3x)\n`);
+  } else console.log('(wrk not installed: no C load generator figures)');
   const xdp = results.get(`xdp (${xdpMode})`)!;
   const big = results.get(`iptables ${LARGE / 1000}k`)!;
   console.log(

@@ -8,7 +8,7 @@ cd "$root"
 log() { printf '[setup] %s\n' "$*" >&2; }
 
 # 1. Debian packages: the BPF toolchain, the network tools the lab drives, CNI reference plugins.
-apt_packages=(clang llvm libbpf1 libbpf-dev bpftool iproute2 iptables nftables ethtool socat curl iputils-ping
+apt_packages=(clang llvm libbpf1 libbpf-dev bpftool iproute2 iptables nftables ethtool socat curl iputils-ping wrk
   containernetworking-plugins make)
 missing=()
 for p in "${apt_packages[@]}"; do
