@@ -30,6 +30,8 @@ export interface AgentRunOptions {
   readonly runDir: string;
   readonly kubeconfig?: string;
   readonly server?: string;
+  /** Kubernetes: watch this node's Pods for flow enrichment (default on). */
+  readonly watchPods?: boolean;
   readonly nodeName: string;
   readonly nodeAddresses?: readonly string[];
   readonly nodePortAddresses?: readonly string[];
@@ -98,7 +100,7 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
     events: options.events ?? DEFAULT_EVENTS,
     programmed: () => writer.programmed(),
     frontends: () => agent.model().table().frontends,
-    pods: () => (source instanceof ManifestSource ? source.pods() : []),
+    pods: () => (source instanceof ManifestSource || source instanceof KubeSource ? source.pods() : []),
     log,
   });
   let source: Closable & { status(): unknown } = { close: () => {}, status: () => ({}) };
@@ -179,6 +181,7 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
       nodeName: options.nodeName,
       ...(options.kubeconfig ? { kubeconfig: options.kubeconfig } : {}),
       ...(options.server ? { server: options.server } : {}),
+      watchLocalPods: options.watchPods ?? true,
       onChange: (change) => {
         agent.onChange(change);
         observe.onChange(change);

@@ -20,7 +20,10 @@ const LOOPBACK = '127.0.0.1';
 /** Where hack/k8s/build.sh puts the binaries (FERRY_K8S_BIN overrides). */
 export function k8sBinDir(): string {
   // The same cache hack/k8s/build.sh fills (FERRY_K8S_CACHE), or an explicit directory.
-  return process.env['FERRY_K8S_BIN'] ?? `${process.env['FERRY_K8S_CACHE'] ?? '/var/cache/ferry/k8s'}/${K8S_VERSION}/bin`;
+  return (
+    process.env['FERRY_K8S_BIN'] ??
+    `${process.env['FERRY_K8S_CACHE'] ?? '/var/cache/ferry/k8s'}/${K8S_VERSION}/bin`
+  );
 }
 
 const BINARIES = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kubectl'] as const;
@@ -58,6 +61,8 @@ export interface ControlPlane extends AsyncDisposable {
   readonly pids: readonly number[];
   readonly startupMs: number;
   kubectl(args: readonly string[], options?: KubectlOptions): Promise<RunResult>;
+  /** A kubeconfig (a file in `dir`) that authenticates as a ServiceAccount, with a bound token. */
+  serviceAccountKubeconfig(namespace: string, name: string): Promise<string>;
   /** Stops kube-apiserver alone (etcd and the controller manager keep running), as an outage would. */
   stopApiServer(): Promise<void>;
   /** Starts kube-apiserver again with the same flags and port; resolves once /readyz answers 200. */
@@ -349,6 +354,20 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
           allowFailure: o.allowFailure ?? false,
           timeoutMs: 60_000,
         }),
+      serviceAccountKubeconfig: async (namespace, name) => {
+        const r = await run(
+          join(binDir, 'kubectl'),
+          [`--kubeconfig=${kubeconfig}`, 'create', 'token', name, '-n', namespace, '--duration=6h'],
+          { timeoutMs: 60_000 },
+        );
+        const file = join(dir, `sa-${namespace}-${name}.kubeconfig`);
+        await writeFile(
+          file,
+          kubeconfigJson(server, caFile, `system:serviceaccount:${namespace}:${name}`, r.stdout.trim()),
+          { mode: 0o600 },
+        );
+        return file;
+      },
       stopApiServer: async () => {
         const c = components.find((x) => x.name === 'kube-apiserver');
         if (c) await stopComponent(c);

@@ -4,9 +4,16 @@
 // externalTrafficPolicy Local; scaling, readiness flips and deletes; Service type changes.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { missingBinaries } from './control-plane.ts';
 import { eventually, startLabCluster, type LabCluster } from './lab-cluster.ts';
 import { READY_ANNOTATION } from '../../src/lab/kubelet.ts';
+import type { Flow } from '../../src/observe/flow.ts';
+
+const FERRY = fileURLToPath(new URL('../../bin/ferry', import.meta.url));
+const run = promisify(execFile);
 
 const missing = missingBinaries();
 const skip = missing.length ? `k8s binaries not built (${missing.join(', ')}): run hack/k8s/build.sh` : false;
@@ -87,6 +94,31 @@ describe('Kubernetes mode end to end', { skip, concurrency: false }, () => {
           const r = await c.probe(from, VIP, port);
           return same(r.backends) === 'web-1,web-2' ? r : undefined;
         });
+  });
+
+  test('flows name the client pod even though it backs no Service (the agent watches its own Pods)', async () => {
+    await c.probe('client-1', VIP, 80, { count: 2 });
+    const flows = await eventually('a flow from client-1 to web', 10_000, async () => {
+      const { stdout } = await run(FERRY, [
+        'observe',
+        '--run-dir',
+        c.agents[0]!.runDir,
+        '--last',
+        '500',
+        '-o',
+        'json',
+        '--service',
+        'default/web',
+      ]);
+      const all = stdout
+        .split('\n')
+        .filter((l) => l.trim())
+        .map((l) => JSON.parse(l) as Flow);
+      return all.some((f) => f.source.pod === 'client-1') ? all : undefined;
+    });
+    const f = flows.find((x) => x.source.pod === 'client-1')!;
+    assert.deepEqual([f.source.namespace, f.verdict, f.service?.name], ['default', 'TRANSLATED', 'web']);
+    assert.ok(['web-1', 'web-2'].includes(f.backend?.pod ?? ''), JSON.stringify(f));
   });
 
   test('NodePort with externalTrafficPolicy Local: only the node with the backend serves, and it sees the client', async () => {

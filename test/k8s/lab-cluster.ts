@@ -3,6 +3,7 @@
 // agents and kubelets reach the API server through loopback bridges, so nothing of the lab
 // touches the root network namespace.
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
 import { createLab, target, type Lab } from '../../src/lab/lab.ts';
@@ -11,6 +12,8 @@ import { startNodeAgent, type NodeAgent } from '../../src/lab/agents.ts';
 import { LabKubelet } from '../../src/lab/kubelet.ts';
 import type { ProbeReport } from '../../src/lab/tools/protocol.ts';
 import { startControlPlane, type ControlPlane } from './control-plane.ts';
+
+const RBAC = fileURLToPath(new URL('../../deploy/kubernetes/rbac.yaml', import.meta.url));
 
 export interface ClusterProbe {
   /** Pod name → answers. */
@@ -80,11 +83,16 @@ export async function startLabCluster(nodes = 2): Promise<LabCluster> {
       kubelets.push(
         await LabKubelet.start(lab, n, { kubeconfig: cp.kubeconfig, kubectl: join(cp.binDir, 'kubectl') }),
       );
+    // The agents run as the DaemonSet's ServiceAccount under deploy/kubernetes/rbac.yaml, so
+    // every test here also proves that RBAC grants what the agent needs.
+    const rbac = await cp.kubectl(['apply', '-f', RBAC], { allowFailure: true });
+    if (rbac.code !== 0) throw new Error(`kubectl apply ${RBAC}: ${rbac.stderr}`);
+    const agentKubeconfig = await cp.serviceAccountKubeconfig('kube-system', 'ferry');
     const theLab = lab;
     const startAgent = async (i: number): Promise<NodeAgent> => {
       const agent = await startNodeAgent(theLab, theLab.node(i), {
         manifests: '/nonexistent',
-        extraArgs: ['--source', 'kubernetes', '--kubeconfig', cp.kubeconfig],
+        extraArgs: ['--source', 'kubernetes', '--kubeconfig', agentKubeconfig],
         readyTimeoutMs: 60_000,
       });
       agents[i - 1] = agent;

@@ -5,13 +5,17 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { canonicalIp, parseCidr } from '../../common/ip.ts';
 
 function list(value: string): string[] {
-  return value.split(',').map((v) => v.trim()).filter(Boolean);
+  return value
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean);
 }
 
 function addresses(flag: string) {
   return (value: string): string[] => {
     const out = list(value);
-    for (const a of out) if (!canonicalIp(a)) throw new InvalidArgumentError(`${flag}: "${a}" is not an IP address`);
+    for (const a of out)
+      if (!canonicalIp(a)) throw new InvalidArgumentError(`${flag}: "${a}" is not an IP address`);
     return out;
   };
 }
@@ -27,7 +31,8 @@ function cidrs(flag: string) {
 function count(flag: string) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${flag}: "${value}" is not a positive integer`);
+    if (!Number.isInteger(n) || n < 1)
+      throw new InvalidArgumentError(`${flag}: "${value}" is not a positive integer`);
     return n;
   };
 }
@@ -35,14 +40,18 @@ function count(flag: string) {
 function nonNegative(flag: string) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${flag}: "${value}" is not a non-negative integer`);
+    if (!Number.isInteger(n) || n < 0)
+      throw new InvalidArgumentError(`${flag}: "${value}" is not a non-negative integer`);
     return n;
   };
 }
 
 /** The cgroup2 mount: the default cgroup is its root, as in production. */
 function cgroup2Root(): string {
-  const line = fs.readFileSync('/proc/mounts', 'utf8').split('\n').find((l) => l.split(' ')[2] === 'cgroup2');
+  const line = fs
+    .readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .find((l) => l.split(' ')[2] === 'cgroup2');
   return line?.split(' ')[1] ?? '/sys/fs/cgroup';
 }
 
@@ -53,32 +62,105 @@ export function register(program: Command): void {
   program
     .command('agent')
     .description('run the node agent: sources → model → BPF maps (leaves the datapath running on exit)')
-    .addOption(new Option('--source <kind>', 'where Services come from').choices(['standalone', 'kubernetes']).default('standalone'))
+    .addOption(
+      new Option('--source <kind>', 'where Services come from')
+        .choices(['standalone', 'kubernetes'])
+        .default('standalone'),
+    )
     .option('--manifests <dir>', 'standalone: directory of Kubernetes YAML', '/etc/ferry/manifests')
     .option('--state-dir <dir>', 'standalone: where allocations persist', '/var/lib/ferry')
     .option('--run-dir <dir>', 'status and ready files', DEFAULT_RUN_DIR)
     .option('--kubeconfig <file>', 'kubernetes: kubeconfig (default: in-cluster, then ~/.kube/config)')
     .option('--server <url>', 'kubernetes: API server address (needed when kube-proxy is gone)')
     .option('--node-name <name>', 'this node', process.env.NODE_NAME ?? os.hostname())
-    .option('--node-addresses <ips>', 'override the node addresses from its Node object', addresses('--node-addresses'))
-    .option('--nodeport-addresses <cidrs>', 'only node addresses in these CIDRs serve NodePorts', cidrs('--nodeport-addresses'))
+    .option(
+      '--node-addresses <ips>',
+      'override the node addresses from its Node object',
+      addresses('--node-addresses'),
+    )
+    .option(
+      '--nodeport-addresses <cidrs>',
+      'only node addresses in these CIDRs serve NodePorts',
+      cidrs('--nodeport-addresses'),
+    )
     .option('--cgroup <dir>', 'cgroup v2 whose sockets are load-balanced', cgroup2Root())
     .option('--pin-dir <dir>', 'bpffs directory for maps and links', DEFAULT_PIN_DIR)
     .option('--map-size-services <n>', 'entries of ferry_services_v1', count('--map-size-services'))
     .option('--map-size-backends <n>', 'entries of ferry_backends_v1', count('--map-size-backends'))
-    .option('--nodeport-interfaces <list>', "north-south interfaces: 'auto' (those holding node addresses), 'none', or names", 'auto')
-    .addOption(new Option('--xdp <mode>', 'XDP for north-south ingress').choices(['off', 'native', 'generic']).default('off'))
-    .addOption(new Option('--events <on|off>', 'flow events for `ferry observe` (per-reason counters run either way)').choices(['on', 'off']).default('on'))
-    .option('--events-rate <n>', 'events per second per CPU before they are counted as rate limited (0 = unlimited)', nonNegative('--events-rate'), 20000)
+    .option(
+      '--nodeport-interfaces <list>',
+      "north-south interfaces: 'auto' (those holding node addresses), 'none', or names",
+      'auto',
+    )
+    .addOption(
+      new Option('--xdp <mode>', 'XDP for north-south ingress')
+        .choices(['off', 'native', 'generic'])
+        .default('off'),
+    )
+    .addOption(
+      new Option('--events <on|off>', 'flow events for `ferry observe` (per-reason counters run either way)')
+        .choices(['on', 'off'])
+        .default('on'),
+    )
+    .option(
+      '--events-rate <n>',
+      'events per second per CPU before they are counted as rate limited (0 = unlimited)',
+      nonNegative('--events-rate'),
+      20000,
+    )
     .option('--events-burst <n>', 'per-CPU burst of the events rate limit', count('--events-burst'), 20000)
-    .option('--events-sample <n>', 'keep one in N translations/forwards (drops are never sampled)', count('--events-sample'), 1)
-    .option('--flows-buffer <n>', 'recent flows the agent keeps for `ferry observe --last`', count('--flows-buffer'), 8192)
-    .addOption(new Option('--nodeport-mode <mode>', 'north-south IPv4 flows to a backend on another node: snat (replies return via this node) or dsr (the backend node answers the client directly)').choices(['snat', 'dsr']).default('snat'))
-    .addOption(new Option('--pod-routes <mode>', "routes to other nodes' pod CIDRs from the Node objects: native (nodes share a link), vxlan (overlay), off").choices(['off', 'native', 'vxlan']).default('off'))
-    .option('--cni-conf-dir <dir>', "write this node's CNI network configuration (its Node's pod CIDRs) here, e.g. /etc/cni/net.d")
+    .option(
+      '--events-sample <n>',
+      'keep one in N translations/forwards (drops are never sampled)',
+      count('--events-sample'),
+      1,
+    )
+    .option(
+      '--flows-buffer <n>',
+      'recent flows the agent keeps for `ferry observe --last`',
+      count('--flows-buffer'),
+      8192,
+    )
+    .addOption(
+      new Option(
+        '--watch-pods <on|off>',
+        "kubernetes: watch this node's Pods so flows name client pods that back no Service (needs list/watch on pods)",
+      )
+        .choices(['on', 'off'])
+        .default('on'),
+    )
+    .addOption(
+      new Option(
+        '--nodeport-mode <mode>',
+        'north-south IPv4 flows to a backend on another node: snat (replies return via this node) or dsr (the backend node answers the client directly)',
+      )
+        .choices(['snat', 'dsr'])
+        .default('snat'),
+    )
+    .addOption(
+      new Option(
+        '--pod-routes <mode>',
+        "routes to other nodes' pod CIDRs from the Node objects: native (nodes share a link), vxlan (overlay), off",
+      )
+        .choices(['off', 'native', 'vxlan'])
+        .default('off'),
+    )
+    .option(
+      '--cni-conf-dir <dir>',
+      "write this node's CNI network configuration (its Node's pod CIDRs) here, e.g. /etc/cni/net.d",
+    )
     .option('--metrics-bind-address <host:port>', 'Prometheus /metrics ("0" = off)', '127.0.0.1:10249')
-    .option('--healthz-bind-address <host:port>', '/healthz and /livez in kube-proxy\'s shape ("0" = off)', '127.0.0.1:10256')
-    .option('--health-timeout <seconds>', 'a change waiting longer than this for the datapath fails /healthz', count('--health-timeout'), 60)
+    .option(
+      '--healthz-bind-address <host:port>',
+      '/healthz and /livez in kube-proxy\'s shape ("0" = off)',
+      '127.0.0.1:10256',
+    )
+    .option(
+      '--health-timeout <seconds>',
+      'a change waiting longer than this for the datapath fails /healthz',
+      count('--health-timeout'),
+      60,
+    )
     .option('--uninstall', 'detach the programs and remove every pin this agent owns, then exit')
     .action(async (o: Record<string, unknown>) => {
       const { runAgent, uninstallAgent } = await import('../../agent/run.ts');
@@ -94,6 +176,7 @@ export function register(program: Command): void {
         runDir: o.runDir as string,
         ...(o.kubeconfig ? { kubeconfig: o.kubeconfig as string } : {}),
         ...(o.server ? { server: o.server as string } : {}),
+        watchPods: o.watchPods === 'on',
         nodeName: o.nodeName as string,
         ...(o.nodeAddresses ? { nodeAddresses: o.nodeAddresses as string[] } : {}),
         ...(o.nodeportAddresses ? { nodePortAddresses: o.nodeportAddresses as string[] } : {}),
@@ -104,7 +187,12 @@ export function register(program: Command): void {
         healthzBindAddress: o.healthzBindAddress as string,
         healthTimeoutMs: (o.healthTimeout as number) * 1000,
         ...(o.cniConfDir ? { cniConfDir: o.cniConfDir as string } : {}),
-        nodeportInterfaces: o.nodeportInterfaces === 'auto' ? 'auto' : o.nodeportInterfaces === 'none' ? [] : list(o.nodeportInterfaces as string),
+        nodeportInterfaces:
+          o.nodeportInterfaces === 'auto'
+            ? 'auto'
+            : o.nodeportInterfaces === 'none'
+              ? []
+              : list(o.nodeportInterfaces as string),
         xdp: o.xdp as 'off' | 'native' | 'generic',
         events: {
           enabled: o.events === 'on',

@@ -1,7 +1,7 @@
 // The Kubernetes-mode source: list-watches of Services, EndpointSlices and Nodes, delivered as
 // `{kind, previous, current}` changes. The first sync may start only once all three have listed
 // and the agent's own Node is known (kube-proxy waits the same way before its first sync).
-import type { EndpointSlice, Node, Service } from '../../model/k8s.ts';
+import type { EndpointSlice, Node, Pod, Service } from '../../model/k8s.ts';
 import { KubeClient, type KubeClientOptions } from './client.ts';
 import { ListWatch, type KubeApi, type ListWatchStatus } from './list-watch.ts';
 
@@ -22,6 +22,9 @@ export interface KubeSourceOptions extends KubeClientOptions {
   readonly nodeName: string;
   readonly onChange: (change: KubeChange) => void;
   readonly inactivityMs?: number;
+  /** Also watch the Pods bound to this node, so flow events can name client pods that back no
+   * Service (observability only: never gates the first sync). Needs list/watch on pods. */
+  readonly watchLocalPods?: boolean;
 }
 
 export interface KubeSourceStatus {
@@ -36,6 +39,7 @@ export class KubeSource {
   readonly #services: ListWatch<Service>;
   readonly #slices: ListWatch<EndpointSlice>;
   readonly #nodes: ListWatch<Node>;
+  readonly #pods: ListWatch<Pod> | undefined;
   readonly #nodeName: string;
   #ownNodeSeen = false;
   #resolveOwnNode!: () => void;
@@ -67,6 +71,14 @@ export class KubeSource {
         options.onChange({ kind: 'Node', ...c });
       },
     });
+    this.#pods = options.watchLocalPods
+      ? new ListWatch<Pod>(api, {
+          ...common,
+          path: '/api/v1/pods',
+          fieldSelector: `spec.nodeName=${this.#nodeName}`,
+          onChange: () => undefined,
+        })
+      : undefined;
     this.ready = Promise.all([this.#services.synced, this.#slices.synced, this.#nodes.synced, ownNode]).then(
       () => undefined,
     );
@@ -76,17 +88,27 @@ export class KubeSource {
     return new KubeSource(KubeClient.fromOptions(options), options);
   }
 
+  /** The Pods bound to this node (empty unless watchLocalPods). */
+  pods(): readonly Pod[] {
+    return this.#pods?.list() ?? [];
+  }
+
   status(): KubeSourceStatus {
     const watches = [this.#services.status(), this.#slices.status(), this.#nodes.status()];
     return {
       synced: watches.every((w) => w.synced) && this.#ownNodeSeen,
       ownNodeSeen: this.#ownNodeSeen,
-      watches,
+      watches: this.#pods ? [...watches, this.#pods.status()] : watches,
     };
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.#services.close(), this.#slices.close(), this.#nodes.close()]);
+    await Promise.all([
+      this.#services.close(),
+      this.#slices.close(),
+      this.#nodes.close(),
+      this.#pods?.close(),
+    ]);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
