@@ -4,12 +4,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { stringify } from 'yaml';
 import { createLab, target, type Lab } from '../../src/lab/index.ts';
 import { startNodeAgent } from '../../src/lab/agents.ts';
-import { nodePortService, readyPod } from './support/manifests.ts';
+import { nodePortService, readyPod, writeManifests } from './support/manifests.ts';
 
 const LB_IP = '198.19.0.40';
 
@@ -19,7 +16,6 @@ describe('north-south through the agent', { concurrency: false }, () => {
 
   before(async () => {
     lab = await createLab({ nodes: 2, podsPerNode: 1 });
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-ns-'));
     const docs = [
       readyPod(lab.pod('n1-p1'), { app: 'web', here: 'n1' }),
       readyPod(lab.pod('n2-p1'), { app: 'web' }),
@@ -34,7 +30,7 @@ describe('north-south through the agent', { concurrency: false }, () => {
         { status: { loadBalancer: { ingress: [{ ip: LB_IP }] } } },
       ),
     ];
-    fs.writeFileSync(path.join(dir, 'all.yaml'), docs.map((d) => stringify(d)).join('---\n'));
+    dir = writeManifests('ferry-ns-', docs);
     await Promise.all(lab.pods.map((p) => lab.startEchoServer(p, { tcp: [7000], udp: [], http: [] })));
     for (const node of lab.nodes) await startNodeAgent(lab, node, { manifests: dir });
     await lab.addClientRoute(`${LB_IP}/32`, lab.node('n1'));

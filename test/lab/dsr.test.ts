@@ -5,13 +5,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { stringify } from 'yaml';
 import { BpfMap } from '../../src/datapath/bpf/index.ts';
 import { NP_STAT_NAMES, sumPerCpu, type NpStat } from '../../src/datapath/nodeport/maps.ts';
 import { createLab, target, type Lab, type LabNode } from '../../src/lab/index.ts';
 import { startNodeAgent } from '../../src/lab/agents.ts';
+import { writeManifests } from './support/manifests.ts';
 
 function stat(node: LabNode, name: NpStat): bigint {
   using map = BpfMap.openPinned(path.join(node.pinDir, 'ferry_np_stats_v1'));
@@ -32,7 +31,6 @@ describe('north-south DSR through the agent', { concurrency: false }, () => {
 
   before(async () => {
     lab = await createLab({ nodes: 2, podsPerNode: 1 });
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-dsr-'));
     const backend = lab.pod('n2-p1');
     const docs = [
       {
@@ -59,7 +57,7 @@ describe('north-south DSR through the agent', { concurrency: false }, () => {
         },
       },
     ];
-    fs.writeFileSync(path.join(dir, 'all.yaml'), docs.map((d) => stringify(d)).join('---\n'));
+    dir = writeManifests('ferry-dsr-', docs);
     await lab.startEchoServer(backend, { tcp: [7000], udp: [], http: [] });
     for (const node of lab.nodes)
       await startNodeAgent(lab, node, { manifests: dir, extraArgs: ['--nodeport-mode', 'dsr'] });

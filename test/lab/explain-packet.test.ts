@@ -7,15 +7,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { stringify } from 'yaml';
 import { BpfMap } from '../../src/datapath/bpf/index.ts';
 import { createLab, target, type Lab } from '../../src/lab/index.ts';
 import { ferryOnNode, startNodeAgent } from '../../src/lab/agents.ts';
 import { MAP_CT, MAP_STATS, NP_STAT_NAMES, sumPerCpu } from '../../src/datapath/nodeport/maps.ts';
 import type { PacketExplanation } from '../../src/datapath/explain-packet.ts';
-import { nodePortService, readyPod } from './support/manifests.ts';
+import { nodePortService, readyPod, writeManifests } from './support/manifests.ts';
 
 const LB_IP = '198.19.0.70';
 
@@ -79,7 +77,6 @@ describe('ferry explain --path packet agrees with real north-south traffic', { c
 
   before(async () => {
     lab = await createLab({ nodes: 2, podsPerNode: 2 });
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-explain-ns-'));
     const docs = [
       readyPod(lab.pod('n1-p1'), { app: 'web', here: 'n1' }),
       readyPod(lab.pod('n1-p2'), { app: 'web' }),
@@ -110,7 +107,7 @@ describe('ferry explain --path packet agrees with real north-south traffic', { c
       ),
       nodePortService('empty', '10.96.23.4', { app: 'nobody' }, 30304),
     ];
-    fs.writeFileSync(path.join(dir, 'all.yaml'), docs.map((d) => stringify(d)).join('---\n'));
+    dir = writeManifests('ferry-explain-ns-', docs);
     await Promise.all(lab.pods.map((p) => lab.startEchoServer(p, { tcp: [7000], udp: [], http: [] })));
     for (const node of lab.nodes) await startNodeAgent(lab, node, { manifests: dir });
     await lab.addClientRoute(`${LB_IP}/32`, lab.node('n1'));

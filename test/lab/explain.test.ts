@@ -5,14 +5,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { stringify } from 'yaml';
 import { BpfMap } from '../../src/datapath/bpf/index.ts';
 import { createLab, target, type Lab } from '../../src/lab/index.ts';
 import { ferryOnNode, startNodeAgent } from '../../src/lab/agents.ts';
 import type { SocketExplanation } from '../../src/datapath/explain.ts';
-import { readyPod } from './support/manifests.ts';
+import { readyPod, writeManifests } from './support/manifests.ts';
 
 function service(name: string, ip: string, selector: object, spec: object = {}): object {
   return {
@@ -44,7 +42,6 @@ describe('ferry explain agrees with real traffic', { concurrency: false }, () =>
   before(async () => {
     lab = await createLab({ nodes: 2, podsPerNode: 2 });
     twin = await createLab({ nodes: 2, podsPerNode: 2 });
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-explain-'));
     const docs = [
       readyPod(lab.pod('n1-p1'), { app: 'web', sticky: 'yes' }),
       readyPod(lab.pod('n2-p1'), { app: 'web', sticky: 'yes', far: 'yes' }),
@@ -53,7 +50,7 @@ describe('ferry explain agrees with real traffic', { concurrency: false }, () =>
       service('local', VIP.local, { far: 'yes' }, { internalTrafficPolicy: 'Local' }),
       service('sticky', VIP.sticky, { sticky: 'yes' }, { sessionAffinity: 'ClientIP' }),
     ];
-    fs.writeFileSync(path.join(dir, 'all.yaml'), docs.map((d) => stringify(d)).join('---\n'));
+    dir = writeManifests('ferry-explain-', docs);
     await Promise.all(
       [lab.pod('n1-p1'), lab.pod('n2-p1')].map((p) =>
         lab.startEchoServer(p, { tcp: [7000], udp: [], http: [] }),

@@ -5,17 +5,14 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { stringify } from 'yaml';
 import { createLab, target, type Lab } from '../../src/lab/index.ts';
 import { agentRunDir, startNodeAgent } from '../../src/lab/agents.ts';
 import type { Flow } from '../../src/observe/flow.ts';
-import { nodePortService, readyPod } from './support/manifests.ts';
+import { nodePortService, readyPod, writeManifests } from './support/manifests.ts';
 
 const FERRY = fileURLToPath(new URL('../../bin/ferry', import.meta.url));
 const run = promisify(execFile);
@@ -56,7 +53,6 @@ describe('ferry observe: north-south verdicts', { concurrency: false }, () => {
 
   before(async () => {
     lab = await createLab({ nodes: 2, podsPerNode: 1 });
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-obs-ns-'));
     const docs = [
       readyPod(lab.pod('n1-p1'), { app: 'web', here: 'n1' }),
       readyPod(lab.pod('n2-p1'), { app: 'web' }),
@@ -72,7 +68,7 @@ describe('ferry observe: north-south verdicts', { concurrency: false }, () => {
       ),
       nodePortService('empty', '10.96.22.4', { app: 'nobody' }, 30204),
     ];
-    fs.writeFileSync(path.join(dir, 'all.yaml'), docs.map((d) => stringify(d)).join('---\n'));
+    dir = writeManifests('ferry-obs-ns-', docs);
     await Promise.all(lab.pods.map((p) => lab.startEchoServer(p, { tcp: [7000], udp: [], http: [] })));
     for (const node of lab.nodes) await startNodeAgent(lab, node, { manifests: dir });
     await lab.addClientRoute(`${LB_IP}/32`, lab.node('n1'));

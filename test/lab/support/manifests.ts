@@ -1,6 +1,10 @@
 // Manifests the lab tests hand to a standalone agent: lab pods as Running, Ready Pods (the
 // standalone source builds EndpointSlices from Pod status, as the EndpointSlice controller would)
 // and NodePort Services in front of the echo server's port 7000.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { stringify } from 'yaml';
 import type { LabPod } from '../../../src/lab/types.ts';
 
 export function readyPod(
@@ -45,4 +49,11 @@ export function nodePortService(
     },
     ...rest,
   };
+}
+
+/** A new temp directory holding `docs` as one multi-document YAML file, for an agent's --manifests. */
+export function writeManifests(prefix: string, docs: readonly object[]): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  fs.writeFileSync(path.join(dir, 'all.yaml'), docs.map((d) => stringify(d)).join('---\n'));
+  return dir;
 }
