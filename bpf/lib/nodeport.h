@@ -686,8 +686,7 @@ static __always_inline int np_stage_service(ctx_t *ctx, struct np_pkt *p, __u64 
 	struct np_ct_entry e;
 	struct np_nat_entry n;
 	struct np_tuple reply;
-	__u32 id;
-	int snat, dsr, by_maglev;
+	int snat, dsr;
 
 	if (np_decide(p, np_is_node_addr(p), 1, &d))
 		return NP_CONTINUE;
@@ -703,8 +702,6 @@ static __always_inline int np_stage_service(ctx_t *ctx, struct np_pkt *p, __u64 
 			*reject = 1;
 		return CTX_DROP;
 	}
-	id = d.id;
-	by_maglev = d.by_maglev;
 	dsr = cfg_dsr && !d.be.local && !p->v6;
 	if (dsr && CTX_IS_XDP)
 		return CTX_PASS; /* tc picks again and inserts the option */
@@ -712,7 +709,7 @@ static __always_inline int np_stage_service(ctx_t *ctx, struct np_pkt *p, __u64 
 	__builtin_memset(&e, 0, sizeof(e));
 	e.backend = d.be.addr;
 	e.backend_port = d.be.port;
-	e.backend_id = id;
+	e.backend_id = d.id;
 	e.service_id = d.svc.service_id;
 	e.flags = (snat ? CT_F_SNAT : 0) | (d.be.local ? CT_F_LOCAL : 0) | (dsr ? CT_F_DSR : 0);
 	e.created_ns = now;
@@ -759,9 +756,9 @@ static __always_inline int np_stage_service(ctx_t *ctx, struct np_pkt *p, __u64 
 	np_event(ctx, p->origin, &p->t.src, p->t.sport, &p->t.dst, p->t.dport, p->t.proto, &e.backend,
 		 e.backend_port, FERRY_VERDICT_FORWARDED, FERRY_REASON_NONE, FERRY_CT_NEW,
 		 FERRY_NAT_DNAT | (snat ? FERRY_NAT_SNAT : 0) | (dsr ? FERRY_NAT_DSR : 0) |
-			 (by_maglev ? FERRY_EV_F_MAGLEV : 0),
+			 (d.by_maglev ? FERRY_EV_F_MAGLEV : 0),
 		 d.svc.service_id,
-		 id);
+		 d.id);
 	if (np_translate(ctx, p, &e)) {
 		np_count(NP_STAT_DROP_ERROR);
 		np_event_pkt(ctx, p, FERRY_VERDICT_DROPPED, FERRY_REASON_MALFORMED, d.svc.service_id);
