@@ -11,7 +11,7 @@ BPF_HDR := $(wildcard bpf/lib/*.h)
 BENCHES := $(sort $(basename $(notdir $(wildcard bench/*.ts))))
 
 .PHONY: setup demo test check typecheck lint format bpf clean bench $(addprefix bench-,$(BENCHES)) \
-	test-unit test-kernel test-lab test-k8s
+	test-unit test-kernel test-fault test-lab test-k8s
 
 setup:
 	@bash scripts/setup.sh
@@ -20,7 +20,7 @@ demo: setup
 	bin/ferry demo
 
 # Every tier, cheapest first, so a broken model fails before the lab is built.
-test: setup check test-unit test-kernel test-lab test-k8s
+test: setup check test-unit test-kernel test-fault test-lab test-k8s
 
 check: typecheck lint
 
@@ -38,6 +38,10 @@ test-unit:
 
 test-kernel: bpf
 	$(NODE_TEST) 'test/kernel/**/*.test.ts'
+
+# Fault injection: bad files, full disks, racing CNI calls, odd flags, dead agents (issue #12).
+test-fault: bpf
+	$(NODE_TEST) 'test/fault/**/*.test.ts'
 
 test-lab: bpf
 	$(NODE_TEST) 'test/lab/**/*.test.ts'
