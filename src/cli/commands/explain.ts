@@ -7,6 +7,7 @@ import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { canonicalIp, parseIp } from '../../common/ip.ts';
 import { DEFAULT_PIN_DIR } from './agent.ts';
+import { requireDatapath, requireNorthSouth } from '../pins.ts';
 
 const NETNS_DIR = '/run/netns';
 
@@ -120,6 +121,7 @@ export function register(program: Command): void {
           await explainPacket(o);
           return;
         }
+        requireDatapath(o.pinDir);
         const { SocketExplainer } = await import('../../datapath/explain.ts');
         const { netnsCookie } = await import('../../datapath/netns-cookie.ts');
         const client = o.from ? await resolveClient(o.from) : undefined;
@@ -183,8 +185,9 @@ async function explainPacket(o: {
   pinDir: string;
   output: string;
 }): Promise<void> {
-  const { PacketExplainer } = await import('../../datapath/explain-packet.ts');
   const client = parseClient(o.from);
+  requireNorthSouth(o.pinDir);
+  const { PacketExplainer } = await import('../../datapath/explain-packet.ts');
   const protocol = o.protocol.toUpperCase() as 'TCP' | 'UDP';
   using explainer = PacketExplainer.open(o.pinDir);
   const e = explainer.explain({

@@ -57,8 +57,14 @@ export function register(program: Command): void {
     builder = new FilterBuilder();
     for (const step of pending) step();
     const filters = builder.build();
+    let last: number | undefined;
+    if (o.last !== undefined) {
+      last = Number(o.last);
+      if (!Number.isInteger(last) || last < 0) throw new InvalidArgumentError(`--last: "${o.last}" is not a non-negative integer`);
+    }
     const runDirList = o.lab ? await labRunDirs(o.lab, filters) : (o.runDir ?? [DEFAULT_RUN_DIR]);
     const sockets = o.socket ? [o.socket] : runDirList.map((d) => path.join(d, API_SOCKET));
+    await requireAgents(sockets);
     process.stdout.on('error', (e: NodeJS.ErrnoException) => {
       if (e.code === 'EPIPE') process.exit(0);
       throw e;
@@ -67,11 +73,6 @@ export function register(program: Command): void {
     if (o.status) {
       for (const s of sockets) for await (const m of request(s, { op: 'status' })) console.log(JSON.stringify('status' in m ? m.status : m));
       return;
-    }
-    let last: number | undefined;
-    if (o.last !== undefined) {
-      last = Number(o.last);
-      if (!Number.isInteger(last) || last < 0) throw new InvalidArgumentError(`--last: "${o.last}" is not a non-negative integer`);
     }
     const format = formatter(o.output as 'compact' | 'json' | 'table');
     const req = { op: 'flows' as const, ...(last !== undefined ? { last } : {}), follow: o.follow === true, filters };
@@ -105,6 +106,21 @@ export function register(program: Command): void {
     const keep = last ?? 20;
     if (collected.length || !printed) print(collected.slice(Math.max(0, collected.length - keep)));
   });
+}
+
+/** Every socket must answer before any flow is asked for: "no agent" is one line (exit 3), not a stack. */
+async function requireAgents(sockets: readonly string[]): Promise<void> {
+  const { probeApiSocket } = await import('../agent-health.ts');
+  const { CliError, EXIT } = await import('../errors.ts');
+  for (const socket of sockets) {
+    const state = await probeApiSocket(socket);
+    if (state === 'answers') continue;
+    const why = state === 'absent' ? 'no such socket' : state === 'refused' ? 'connection refused' : 'no reply';
+    throw new CliError(
+      `no agent answers on ${socket} (${why}): is the agent running with flow events on, and is this its --run-dir?`,
+      EXIT.notRunning,
+    );
+  }
 }
 
 /** The agent run directories of a lab's nodes; a (non-negated) --node filter narrows them. */

@@ -3,6 +3,7 @@
 import Table from 'cli-table3';
 import { Command, Option } from 'commander';
 import { DEFAULT_PIN_DIR } from './agent.ts';
+import { requireDatapath } from '../pins.ts';
 
 export function register(program: Command): void {
   const service = program.command('service').description('services programmed in the datapath');
@@ -12,6 +13,7 @@ export function register(program: Command): void {
     .option('--pin-dir <dir>', 'bpffs directory of the node', DEFAULT_PIN_DIR)
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
     .action(async (o: { pinDir: string; output: string }) => {
+      requireDatapath(o.pinDir);
       const { listServices } = await import('../inspect.ts');
       const rows = listServices(o.pinDir);
       if (o.output === 'json') {
