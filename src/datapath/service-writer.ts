@@ -273,7 +273,12 @@ export class ServiceWriter {
         } else if (old && (old.state !== value.state || old.nodeLocal !== value.nodeLocal)) {
           const same = id;
           this.#update(this.#maps.backends, encodeId(id), encodeBackend(value));
-          undo.push(() => this.#maps.backends.update(encodeId(same), encodeBackend(old)));
+          // The in-memory copy is undone with the map entry: `service list`, `explain` and the
+          // north-south SNAT decision (nodeLocal) read it, and must see what the map holds.
+          undo.push(() => {
+            this.#backends.set(same, old);
+            this.#maps.backends.update(encodeId(same), encodeBackend(old));
+          });
           this.#backends.set(id, value);
         }
         ids.push(id);

@@ -38,13 +38,17 @@ export class BpfMap implements Disposable {
     this.#owned = owned;
   }
 
-  static fromFd(fd: number, owned: boolean): BpfMap {
-    return new BpfMap(fd, mapInfo(fd), owned);
+  /** @param name the map's full name when the caller knows it: the kernel keeps only 15 characters
+   * (`ferry_services_`), and an error naming a truncated map tells an operator nothing. */
+  static fromFd(fd: number, owned: boolean, name?: string): BpfMap {
+    const info = mapInfo(fd);
+    return new BpfMap(fd, name === undefined ? info : { ...info, name }, owned);
   }
 
+  /** Pins are made by name (LIBBPF_PIN_BY_NAME), so the file name is the map's full name. */
   static openPinned(pinPath: string): BpfMap {
     const fd = check(`bpf_obj_get(${pinPath})`, ffi.bpf_obj_get(pinPath) as number);
-    return BpfMap.fromFd(fd, true);
+    return BpfMap.fromFd(fd, true, path.basename(pinPath));
   }
 
   /** Bytes of one value as the syscall sees it (per-CPU maps: one 8-byte-rounded slot per CPU). */

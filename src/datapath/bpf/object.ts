@@ -137,7 +137,7 @@ export class BpfObject implements Disposable {
     if (!map) {
       if (!this.#loaded) throw new BpfError(`map(${name})`, 22, 'EINVAL', 'object not loaded');
       const fd = check(`bpf_map__fd(${name})`, ffi.bpf_map__fd(this.#mapHandle(name)) as number);
-      map = BpfMap.fromFd(fd, false);
+      map = BpfMap.fromFd(fd, false, name);
       this.#maps.set(name, map);
     }
     return map;
