@@ -7,7 +7,7 @@ import { LB_MAP_NAMES, SocketLbDatapath, SOCK_PROGRAMS } from '../datapath/socke
 import { ServiceWriter } from '../datapath/service-writer.ts';
 import { SVC_F_DROP, SVC_F_REJECT } from '../datapath/lb-codec.ts';
 import { STATUS_FILE } from '../agent/run.ts';
-import type { AgentStatus } from '../agent/agent.ts';
+import { readStatusFile, type StatusFile } from './agent-health.ts';
 import { pinnedCounters } from '../observe/control.ts';
 import type { EventCounters } from '../observe/codec.ts';
 
@@ -49,9 +49,10 @@ export function listServices(pinDir: string): ServiceRow[] {
 
 export interface StatusReport {
   readonly pinDir: string;
+  readonly statusFile: string;
   readonly programs: { readonly attached: readonly string[]; readonly missing: readonly string[] };
   readonly maps: readonly { readonly name: string; readonly entries: number; readonly capacity: number }[];
-  readonly agent: (AgentStatus & { readonly pid?: number; readonly updatedAt?: number }) | undefined;
+  readonly agent: (StatusFile['agent'] & { readonly pid: number; readonly updatedAt?: number; readonly apiSocket?: string | null }) | undefined;
   /** Problems the source found before the model saw anything (unparsable files, refused allocations). */
   readonly sourceIssues: readonly { readonly object?: string; readonly field?: string; readonly message: string; readonly file?: string }[];
   /** Flow-event delivery counters (ferry_events_counters_v1), summed over CPUs; absent if not pinned. */
@@ -78,19 +79,10 @@ export function collectStatus(pinDir: string, runDir: string): StatusReport {
       }
     });
   const statusFile = path.join(runDir, STATUS_FILE);
-  let agent: StatusReport['agent'];
-  let sourceIssues: StatusReport['sourceIssues'] = [];
-  if (fs.existsSync(statusFile)) {
-    const raw = JSON.parse(fs.readFileSync(statusFile, 'utf8')) as {
-      agent: AgentStatus;
-      pid: number;
-      updatedAt: number;
-      sourceStatus?: { issues?: StatusReport['sourceIssues'] };
-    };
-    agent = { ...raw.agent, pid: raw.pid, updatedAt: raw.updatedAt };
-    sourceIssues = raw.sourceStatus?.issues ?? [];
-  }
+  const raw = readStatusFile(statusFile);
+  const agent: StatusReport['agent'] = raw ? { ...raw.agent, pid: raw.pid, ...(raw.updatedAt !== undefined ? { updatedAt: raw.updatedAt } : {}), ...(raw.apiSocket !== undefined ? { apiSocket: raw.apiSocket } : {}) } : undefined;
+  const sourceIssues = raw?.sourceStatus?.issues ?? [];
   const events = pinnedCounters(pinDir);
-  return { pinDir, programs: { attached, missing: SOCK_PROGRAMS.filter((p) => !attached.includes(p)) }, maps, agent, sourceIssues, ...(events ? { events } : {}) };
+  return { pinDir, statusFile, programs: { attached, missing: SOCK_PROGRAMS.filter((p) => !attached.includes(p)) }, maps, agent, sourceIssues, ...(events ? { events } : {}) };
 }
 

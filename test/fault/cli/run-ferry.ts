@@ -70,6 +70,7 @@ export async function fakeAgent(dir: string, socketPath: string, answer: boolean
     script,
     `const net = require('node:net');
 const [socketPath, answer] = process.argv.slice(3);
+require('node:fs').rmSync(socketPath, { force: true }); // the previous fake's, as the real agent does
 net.createServer((s) => s.on('data', () => { if (answer === 'yes') s.end('{"status":{}}\\n'); })).listen(socketPath, () => process.stdout.write('up\\n'));
 `,
   );
