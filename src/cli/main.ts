@@ -14,13 +14,10 @@ import { EXIT, debugDetail, debugRequested, describeFailure, withoutDebug } from
 const debug = debugRequested(process.argv.slice(2), process.env);
 
 function fail(err: unknown): void {
-  if (err instanceof CommanderError && (err.code === 'commander.helpDisplayed' || err.code === 'commander.version')) {
-    process.exitCode = EXIT.ok;
-    return;
-  }
-  // `ferry` or `ferry service` alone: commander has printed the help already.
-  if (err instanceof CommanderError && err.code === 'commander.help') {
-    process.exitCode = EXIT.usage;
+  // Help was printed: asked for (--help, `ferry help status`: exit 0), or because a command was
+  // missing (`ferry`, `ferry service` alone: a usage error).
+  if (err instanceof CommanderError && ['commander.helpDisplayed', 'commander.help', 'commander.version'].includes(err.code)) {
+    process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.usage;
     return;
   }
   const { line, exitCode } = describeFailure(err);

@@ -86,12 +86,18 @@ describe('ferry CLI: one-line errors and exit codes', () => {
     table.row('the same with --debug / FERRY_DEBUG=1', 'the one line, then the stack');
   });
 
-  it('ferry --help: exit 0, documents the exit codes', async () => {
+  it('ferry --help and help status: exit 0, documents the exit codes; no command: exit 2', async () => {
     const run = await runFerry(['--help']);
     assert.equal(run.code, 0);
     assert.equal(run.stderr, '');
     assert.match(run.stdout, /Exit codes: 0 ok, 1 failed, 2 usage, 3 /);
     assert.match(run.stdout, /--debug/);
-    table.row('ferry --help', 'exit 0, lists --debug and the exit codes');
+    const helpCommand = await runFerry(['help', 'status']);
+    assert.equal(helpCommand.code, 0);
+    assert.match(helpCommand.stdout, /Usage: ferry status/);
+    const bare = await runFerry([]);
+    assert.equal(bare.code, 2, 'no command is a usage error');
+    assert.match(bare.stderr, /Usage: ferry/);
+    table.row('ferry --help / help status / no command', 'exit 0 with the exit codes listed / 0 / 2 with the help');
   });
 });
