@@ -1,8 +1,9 @@
 // Host-local IPAM on disk, in the shape of the reference host-local plugin: one file per
 // allocated address (named by the address, holding "containerId\nifname"), all changes under a
-// lock file so that concurrent plugin processes never hand out the same address.
+// kernel lock (flock) so that concurrent plugin processes never hand out the same address.
 import {
   closeSync,
+  constants,
   mkdirSync,
   openSync,
   readdirSync,
@@ -12,11 +13,11 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { formatIp, parseIp, type Cidr, type IpAddress } from '../common/ip.ts';
+import { cidrContains, formatCidr, formatIp, parseIp, type Cidr, type IpAddress } from '../common/ip.ts';
+import { tryLockExclusive, unlock } from './libc.ts';
 import { CniCode, CniError, type Attachment, type IpamConfig } from './spec.ts';
 
 const LOCK = 'lock';
-const LOCK_STALE_MS = 10_000;
 const LOCK_WAIT_MS = 20_000;
 
 export interface Allocation extends Attachment {
@@ -25,49 +26,46 @@ export interface Allocation extends Attachment {
   readonly address: string;
 }
 
-/** A lock held by creating a file exclusively; a lock whose holder is dead or that is old is broken. */
+/**
+ * The whole data directory is guarded by flock(2) on a lock file that is never removed: the kernel
+ * drops the lock when its holder closes the file or dies, so there is no stale lock to detect and
+ * no removal to race with, and a slow live holder keeps it for as long as it runs. `fn` is
+ * synchronous, so within one process the lock is never held across an await either.
+ */
 async function withLock<T>(dir: string, fn: () => T): Promise<T> {
   const path = `${dir}/${LOCK}`;
-  const deadline = Date.now() + LOCK_WAIT_MS;
-  let delay = 1;
-  for (;;) {
-    try {
-      const fd = openSync(path, 'wx');
-      writeFileSync(fd, String(process.pid));
-      closeSync(fd);
-      break;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError(`lock ${path}`, error);
-      if (isStale(path)) {
-        rmSync(path, { force: true });
-        continue;
-      }
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDWR | constants.O_CREAT, 0o600);
+  } catch (error) {
+    throw ioError(`lock ${path}`, error);
+  }
+  try {
+    const deadline = Date.now() + LOCK_WAIT_MS;
+    let delay = 1;
+    // Polled rather than a blocking flock: a blocking call would stall the event loop and could
+    // not give up with "try again later" after LOCK_WAIT_MS.
+    while (!tryLock(fd, path)) {
       if (Date.now() > deadline)
         throw new CniError(CniCode.tryAgainLater, `IPAM: lock ${path} held for more than ${LOCK_WAIT_MS} ms`);
       await sleep(delay + Math.random() * delay);
       delay = Math.min(delay * 2, 20);
     }
-  }
-  try {
-    return fn();
+    try {
+      return fn();
+    } finally {
+      unlock(fd);
+    }
   } finally {
-    rmSync(path, { force: true });
+    closeSync(fd);
   }
 }
 
-function isStale(path: string): boolean {
+function tryLock(fd: number, path: string): boolean {
   try {
-    const pid = Number(readFileSync(path, 'utf8'));
-    if (Number.isInteger(pid) && pid > 0) {
-      try {
-        process.kill(pid, 0);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'ESRCH') return true;
-      }
-    }
-    return Date.now() - statSync(path).mtimeMs > LOCK_STALE_MS;
-  } catch {
-    return false; // vanished or half-written: just retry
+    return tryLockExclusive(fd);
+  } catch (error) {
+    throw ioError(`lock ${path}`, error);
   }
 }
 
@@ -107,6 +105,14 @@ function isUsable(range: Cidr, address: string): boolean {
   return offset >= 2n && offset <= last;
 }
 
+function firstFree(
+  set: readonly Cidr[],
+  used: ReadonlySet<string>,
+): { readonly range: Cidr; readonly address: string } | undefined {
+  for (const range of set) for (const address of rangeAddresses(range)) if (!used.has(address)) return { range, address };
+  return undefined;
+}
+
 export function rangeCapacity(range: Cidr): bigint {
   const size = 1n << BigInt((range.address.family === 4 ? 32 : 128) - range.prefix);
   return range.address.family === 4 ? size - 3n : size - 2n;
@@ -144,7 +150,7 @@ export class HostLocalIpam {
     for (const name of names) {
       const ip = parseIp(name);
       if (!ip || formatIp(ip) !== name) continue; // the lock, or a stray file
-      const range = this.#config.ranges.find((r) => r.address.family === ip.family);
+      const range = this.#config.rangeSets.flat().find((r) => cidrContains(r, ip));
       let text: string;
       try {
         text = readFileSync(`${this.#config.dataDir}/${name}`, 'utf8');
@@ -174,32 +180,29 @@ export class HostLocalIpam {
         );
       const used = new Set(existing.map((a) => a.address));
       const picked: Allocation[] = [];
-      for (const range of this.#config.ranges) {
-        const wanted = this.#config.requested?.find((a) => parseIp(a)?.family === range.address.family);
+      for (const set of this.#config.rangeSets) {
+        const family = set[0]!.address.family;
+        const wanted = this.#config.requested?.find((a) => parseIp(a)?.family === family);
         if (wanted !== undefined) {
-          if (!isUsable(range, wanted))
+          const range = set.find((r) => cidrContains(r, parseIp(wanted)!));
+          if (range === undefined || !isUsable(range, wanted))
             throw new CniError(
               CniCode.invalidConfig,
-              `IPAM: requested address ${wanted} is reserved in range ${formatIp(range.address)}/${range.prefix}`,
+              `IPAM: requested address ${wanted} is reserved or outside the IPv${family} range set`,
             );
           if (used.has(wanted))
             throw new CniError(CniCode.tryAgainLater, `IPAM: requested address ${wanted} is already allocated`);
           picked.push({ address: wanted, cidr: `${wanted}/${range.prefix}`, ...who });
           continue;
         }
-        let found: string | undefined;
-        for (const address of rangeAddresses(range)) {
-          if (!used.has(address)) {
-            found = address;
-            break;
-          }
-        }
+        // One address per range set: the first free one, trying its ranges in order.
+        const found = firstFree(set, used);
         if (found === undefined)
           throw new CniError(
             CniCode.poolExhausted,
-            `IPAM: range ${formatIp(range.address)}/${range.prefix} is exhausted (${rangeCapacity(range)} addresses, all allocated)`,
+            `IPAM: range set ${set.map(formatCidr).join(', ')} is exhausted (${set.reduce((n, r) => n + rangeCapacity(r), 0n)} addresses, all allocated)`,
           );
-        picked.push({ address: found, cidr: `${found}/${range.prefix}`, ...who });
+        picked.push({ address: found.address, cidr: `${found.address}/${found.range.prefix}`, ...who });
       }
       const written: string[] = [];
       try {
@@ -254,11 +257,9 @@ export class HostLocalIpam {
     }
     return withLock(this.#config.dataDir, () => {
       const used = this.list();
-      for (const range of this.#config.ranges) {
-        const n = used.filter((a) => parseIp(a.address)?.family === range.address.family).length;
-        if (BigInt(n) >= rangeCapacity(range))
-          return `range ${formatIp(range.address)}/${range.prefix} is exhausted`;
-      }
+      const taken = new Set(used.map((a) => a.address));
+      for (const set of this.#config.rangeSets)
+        if (firstFree(set, taken) === undefined) return `range set ${set.map(formatCidr).join(', ')} is exhausted`;
       return undefined;
     }).catch((error: unknown) => (error as Error).message);
   }

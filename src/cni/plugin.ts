@@ -1,7 +1,8 @@
 // The CNI commands. Each one parses and checks everything first (spec.ts), so a malformed call
 // fails before it touches the IPAM store or the kernel.
-import { statfsSync } from 'node:fs';
+import { closeSync, openSync, statfsSync } from 'node:fs';
 import { HostLocalIpam } from './ipam.ts';
+import { CLONE_NEWNET, namespaceType } from './libc.ts';
 import {
   CNI_VERSION,
   CniCode,
@@ -22,6 +23,7 @@ import {
   delPodInterface,
   hostIfnameFor,
   inspectPodInterface,
+  ownerTag,
 } from './wiring.ts';
 
 const NSFS_MAGIC = 0x6e736673;
@@ -64,9 +66,22 @@ function checkNetns(path: string): 'ok' | 'missing' {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
     throw new CniError(CniCode.invalidEnvironment, `CNI_NETNS: ${path}: ${(error as Error).message}`);
   }
-  if (type !== NSFS_MAGIC)
+  // Every namespace file is on nsfs; only the ioctl tells a network namespace from a mount one.
+  if (type !== NSFS_MAGIC || namespaceTypeOf(path) !== CLONE_NEWNET)
     throw new CniError(CniCode.invalidEnvironment, `CNI_NETNS: ${path}: not a network namespace`);
   return 'ok';
+}
+
+function namespaceTypeOf(path: string): number | undefined {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    return namespaceType(fd);
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }
 
 function requireNetns(path: string): void {
@@ -86,6 +101,7 @@ async function add(env: CniEnv, conf: NetConf, ipam: HostLocalIpam): Promise<Com
       ifname: env.ifname,
       hostIfname,
       addresses: allocations.map((a) => a.address),
+      owner: ownerTag(env.containerId),
       ...(conf.mtu === undefined ? {} : { mtu: conf.mtu }),
     }));
   } catch (error) {
@@ -140,7 +156,9 @@ async function del(env: CniEnv, ipam: HostLocalIpam): Promise<void> {
   // Unwire first, then free the address, so it is never handed out while still routed here.
   await delPodInterface({
     hostIfname: hostIfnameFor(env.containerId, env.ifname),
-    ...(podNs ? { netnsPath: podNs, ifname: env.ifname } : {}),
+    // Only an interface this container's ADD made: a runtime's cleanup DEL after a failed ADD
+    // names the netns and ifname of a pod another container owns.
+    ...(podNs ? { netnsPath: podNs, ifname: env.ifname, owner: ownerTag(env.containerId) } : {}),
   }).catch((error: unknown) => {
     throw new CniError(CniCode.ioFailure, `DEL ${env.containerId}: ${(error as Error).message}`, '', {
       cause: error,
@@ -176,6 +194,8 @@ async function check(env: CniEnv, conf: NetConf, ipam: HostLocalIpam): Promise<v
   if (!state.host.proxyArp) throw fail(`proxy ARP is off on ${state.host.ifname}`);
   const pod = state.pod!;
   if (!pod.exists || !pod.up) throw fail(`interface missing or down in ${env.netns}`);
+  if (pod.owner !== ownerTag(env.containerId))
+    throw fail(`interface in ${env.netns} belongs to ${pod.owner ?? 'no ferry-cni container'}`);
   const have = [...pod.addresses].sort();
   if (have.join(',') !== want.join(','))
     throw fail(`addresses are [${have.join(', ')}], expected [${want.join(', ')}]`);

@@ -2,7 +2,8 @@
 // parsed and checked here, before anything touches the disk or the kernel, so a malformed call
 // changes nothing. Errors carry the spec's numeric codes (SPEC.md "Error" section).
 import { FerryError } from '../common/errors.ts';
-import { cidrContains, formatCidr, formatIp, parseCidr, parseIp, type Cidr } from '../common/ip.ts';
+import { interfaceNameProblem } from './ifname.ts';
+import { cidrContains, formatIp, parseCidr, parseIp, type Cidr } from '../common/ip.ts';
 
 export const CNI_VERSION = '1.1.0';
 export const SUPPORTED_VERSIONS: readonly string[] = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'];
@@ -59,15 +60,11 @@ export interface CniEnv {
 // SPEC.md: "must only contain alphanumeric characters, underscore, dot and hyphen" — which also
 // rules out '/', so a container ID can never walk out of the IPAM data directory.
 const CONTAINER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+/** containerd's identifier limit (pkg/identifiers: 76), the tightest of the common runtimes. */
+export const MAX_CONTAINER_ID = 76;
 
-/** Interface name rules from the spec (Linux's own): ≤ 15 bytes, not . or .., no / : or whitespace. */
-export function checkIfname(name: string): string | undefined {
-  if (name.length === 0) return 'empty';
-  if (Buffer.byteLength(name) > 15) return `longer than 15 bytes: ${JSON.stringify(name)}`;
-  if (name === '.' || name === '..') return `not allowed: ${JSON.stringify(name)}`;
-  if (/[/:\s]/.test(name)) return `contains '/', ':' or whitespace: ${JSON.stringify(name)}`;
-  return undefined;
-}
+/** The interface-name rule (see ifname.ts); kept under this name for the spec's tests. */
+export const checkIfname = interfaceNameProblem;
 
 export function parseEnv(env: NodeJS.ProcessEnv): CniEnv {
   const command = env.CNI_COMMAND ?? '';
@@ -80,6 +77,11 @@ export function parseEnv(env: NodeJS.ProcessEnv): CniEnv {
   const ifname = env.CNI_IFNAME ?? '';
   if (perContainer) {
     if (!containerId) throw new CniError(CniCode.invalidEnvironment, 'CNI_CONTAINERID: missing');
+    if (containerId.length > MAX_CONTAINER_ID)
+      throw new CniError(
+        CniCode.invalidEnvironment,
+        `CNI_CONTAINERID: longer than ${MAX_CONTAINER_ID} characters (${containerId.length})`,
+      );
     if (!CONTAINER_ID.test(containerId))
       throw new CniError(
         CniCode.invalidEnvironment,
@@ -110,7 +112,8 @@ export interface Attachment {
 }
 
 export interface IpamConfig {
-  readonly ranges: readonly Cidr[];
+  /** host-local range sets: each is ranges of one family, tried in order; one address per set. */
+  readonly rangeSets: readonly (readonly Cidr[])[];
   readonly dataDir: string;
   /** The `ips` capability (runtimeConfig.ips): exact addresses the runtime asks for, canonical text. */
   readonly requested?: readonly string[];
@@ -173,8 +176,8 @@ export function peekVersion(stdin: string): string {
 }
 
 /**
- * Parses the configuration (SPEC.md section 3 / the plugin's own keys). IPAM ranges come from
- * `ipam.ranges` (a list of CIDRs, or of `[{subnet}]` lists as host-local writes them) or from a
+ * Parses the configuration (SPEC.md section 3 / the plugin's own keys). IPAM range sets come from
+ * `ipam.ranges` (a list of CIDRs, or of `[{subnet}, ...]` range sets as host-local writes them) or from a
  * top-level `podCIDRs`, which is where Kubernetes mode puts the Node's spec.podCIDRs.
  */
 export function parseNetConf(stdin: string, command: CniCommand): NetConf {
@@ -223,30 +226,46 @@ export function parseNetConf(stdin: string, command: CniCommand): NetConf {
 function parseIpam(raw: Record<string, unknown>, network: string): IpamConfig {
   const ipam = raw.ipam === undefined ? {} : raw.ipam;
   if (!isObject(ipam)) throw invalid('ipam', 'not an object');
-  const texts: unknown[] = [];
-  const ranges = ipam.ranges ?? raw.podCIDRs;
-  if (!Array.isArray(ranges) || ranges.length === 0)
+  const sets = ipam.ranges ?? raw.podCIDRs;
+  if (!Array.isArray(sets) || sets.length === 0)
     throw invalid('ipam.ranges', 'missing or empty (give ipam.ranges or podCIDRs)');
-  for (const r of ranges) {
-    if (Array.isArray(r)) for (const s of r) texts.push(isObject(s) ? s.subnet : s);
-    else texts.push(isObject(r) ? r.subnet : r);
-  }
-  const cidrs: Cidr[] = [];
-  texts.forEach((t, i) => {
-    const c = typeof t === 'string' ? parseCidr(t) : undefined;
-    if (!c) throw invalid(`ipam.ranges[${i}]`, `not a CIDR: ${JSON.stringify(t)}`);
-    const hostBits = (c.address.family === 4 ? 32 : 128) - c.prefix;
-    if (hostBits < 2) throw invalid(`ipam.ranges[${i}]`, `too small to hold a pod: ${t as string}`);
-    if (cidrs.some((o) => formatCidr(o) === formatCidr(c)))
-      throw invalid(`ipam.ranges[${i}]`, `duplicate: ${t as string}`);
-    cidrs.push(c);
+  const all: Cidr[] = [];
+  const rangeSets = sets.map((set: unknown, i): readonly Cidr[] => {
+    // host-local's shape: a range set is a list of ranges, one address per set; a bare CIDR (or
+    // {subnet}) is a set of one, which is what podCIDRs and the short form give.
+    const members: unknown[] = Array.isArray(set) ? set : [set];
+    if (members.length === 0) throw invalid(`ipam.ranges[${i}]`, 'an empty range set');
+    const cidrs: Cidr[] = [];
+    members.forEach((m, j) => {
+      const field = Array.isArray(set) ? `ipam.ranges[${i}][${j}]` : `ipam.ranges[${i}]`;
+      const t = isObject(m) ? m.subnet : m;
+      const c = typeof t === 'string' ? parseCidr(t) : undefined;
+      if (!c) throw invalid(field, `not a CIDR: ${JSON.stringify(t)}`);
+      const hostBits = (c.address.family === 4 ? 32 : 128) - c.prefix;
+      if (hostBits < 2) throw invalid(field, `too small to hold a pod: ${t as string}`);
+      if (all.some((o) => cidrContains(o, c.address) || cidrContains(c, o.address)))
+        throw invalid(field, `overlaps another range: ${t as string}`);
+      const family = cidrs[0]?.address.family ?? c.address.family;
+      if (c.address.family !== family)
+        throw invalid(field, `IPv${c.address.family} in a range set of IPv${family}`);
+      all.push(c);
+      cidrs.push(c);
+    });
+    return cidrs;
   });
+  // Ferry's pod model is one /32 and one /128 per interface (and the `ips` capability asks for at
+  // most one per family), so a second range set of a family would be a second address of it.
+  for (let i = 1; i < rangeSets.length; i++) {
+    const family = rangeSets[i]![0]!.address.family;
+    if (rangeSets.slice(0, i).some((s) => s[0]!.address.family === family))
+      throw invalid(`ipam.ranges[${i}]`, `a second IPv${family} range set (one address per family)`);
+  }
   const base = ipam.dataDir ?? DEFAULT_DATA_DIR;
   if (typeof base !== 'string' || !base.startsWith('/'))
     throw invalid('ipam.dataDir', 'not an absolute path');
-  const requested = parseRequestedIps(raw.runtimeConfig, cidrs);
+  const requested = parseRequestedIps(raw.runtimeConfig, all);
   return {
-    ranges: cidrs,
+    rangeSets,
     dataDir: `${base.replace(/\/+$/, '')}/${network}`,
     ...(requested.length === 0 ? {} : { requested }),
   };

@@ -7,13 +7,13 @@ import { createHash } from 'node:crypto';
 import { FerryError, InvalidArgumentError } from '../common/errors.ts';
 import { formatIp, parseCidr, parseIp } from '../common/ip.ts';
 import { ipBatch, ipJson, run } from '../common/run.ts';
+import { interfaceNameProblem } from './ifname.ts';
 
 export const GATEWAY_MAC = 'ee:ee:ee:ee:ee:ee';
 export const GATEWAY_IPV4 = '169.254.1.1';
 /** The host veth's link-local address: the EUI-64 of GATEWAY_MAC, what the kernel would derive. */
 export const GATEWAY_IPV6 = 'fe80::ecee:eeff:feee:eeee';
 
-const IFNAME = /^[A-Za-z0-9_-]{1,15}$/;
 
 export interface PodInterfaceSpec {
   /** The pod's network namespace (a path: /run/netns/NAME or /proc/PID/ns/net). */
@@ -27,6 +27,12 @@ export interface PodInterfaceSpec {
   readonly mtu?: number;
   /** The host's namespace (a lab node); the caller's own namespace when absent. */
   readonly hostNetnsPath?: string;
+  /**
+   * Who owns the pair (see ownerTag), written as the alias of both ends: the pod end's name is
+   * chosen by the runtime and shared by every container of the netns, so it alone says nothing
+   * about whose it is.
+   */
+  readonly owner?: string;
 }
 
 export interface PodInterfaceRef {
@@ -34,6 +40,13 @@ export interface PodInterfaceRef {
   readonly hostNetnsPath?: string;
   readonly netnsPath?: string;
   readonly ifname?: string;
+  /** The pod end is only ever deleted by name when its alias is this owner tag. */
+  readonly owner?: string;
+}
+
+/** The alias that marks an interface as the CNI attachment of one container. */
+export function ownerTag(containerId: string): string {
+  return `ferry-cni:${containerId}`;
 }
 
 /** What inspectPodInterface found; a CNI CHECK compares it with what ADD configured. */
@@ -56,6 +69,8 @@ export interface PodInterfaceState {
         readonly up: boolean;
         readonly mtu: number | undefined;
         readonly mac: string | undefined;
+        /** The owner tag ADD wrote (ownerTag), if any. */
+        readonly owner: string | undefined;
         /** Global addresses on the interface, address/prefix. */
         readonly addresses: readonly string[];
         readonly defaultGateways: readonly string[];
@@ -88,8 +103,8 @@ function hostAddresses(addresses: readonly string[]): HostAddress[] {
 }
 
 function checkName(field: string, name: string): void {
-  if (!IFNAME.test(name))
-    throw new InvalidArgumentError(`pod interface: ${field}: not an interface name: ${JSON.stringify(name)}`);
+  const problem = interfaceNameProblem(name);
+  if (problem) throw new InvalidArgumentError(`pod interface: ${field}: ${problem}`);
 }
 
 /**
@@ -128,6 +143,7 @@ export async function addPodInterface(
         spec.netnsPath,
       ],
       ['link', 'set', spec.hostIfname, 'address', GATEWAY_MAC, 'addrgenmode', 'none'],
+      ...(spec.owner === undefined ? [] : [['link', 'set', spec.hostIfname, 'alias', spec.owner]]),
       ['link', 'set', spec.hostIfname, 'up'],
       ['addr', 'add', `${GATEWAY_IPV6}/64`, 'dev', spec.hostIfname, 'nodad'],
       ...addresses.map((a) => [
@@ -142,7 +158,10 @@ export async function addPodInterface(
     { netnsPath: spec.hostNetnsPath, sysctlsAfter: { [`net.ipv4.conf.${spec.hostIfname}.proxy_arp`]: 1 } },
   );
   try {
-    const pod: string[][] = [['link', 'set', spec.ifname, 'up']];
+    const pod: string[][] = [
+      ...(spec.owner === undefined ? [] : [['link', 'set', spec.ifname, 'alias', spec.owner]]),
+      ['link', 'set', spec.ifname, 'up'],
+    ];
     for (const a of addresses)
       pod.push(['addr', 'add', a.host, 'dev', spec.ifname, ...(a.family === 6 ? ['nodad'] : [])]);
     // Permanent neighbour entries for the gateway: no ARP/ND round trip, and no wait for the host
@@ -170,7 +189,11 @@ export async function addPodInterface(
   return { addresses: addresses.map((a) => a.host) };
 }
 
-/** Deletes the veth pair (and with it every route through it). Idempotent: a missing link is fine. */
+/**
+ * Deletes the veth pair (and with it every route through it). Idempotent: a missing link is fine.
+ * The host end's name is derived from the owner, so it is the caller's; the pod end's is not, and
+ * is removed by name only when it carries the caller's owner tag.
+ */
 export async function delPodInterface(ref: PodInterfaceRef): Promise<void> {
   checkName('hostIfname', ref.hostIfname);
   const argv = ['link', 'del', ref.hostIfname];
@@ -187,8 +210,10 @@ export async function delPodInterface(ref: PodInterfaceRef): Promise<void> {
   // The host end may already be gone (its namespace was torn down) while the pod end survives.
   // Deleting a veth end removes its peer, so the pod side needs a look only when the host end was
   // missing (a veth delete waits for the kernel's RCU grace period: each one costs milliseconds).
-  if (result.code !== 0 && ref.netnsPath !== undefined && ref.ifname !== undefined) {
+  if (result.code !== 0 && ref.netnsPath !== undefined && ref.ifname !== undefined && ref.owner !== undefined) {
     checkName('ifname', ref.ifname);
+    const link = (await optionalJson<IpLink[]>(['link', 'show', 'dev', ref.ifname], ref.netnsPath))?.[0];
+    if (link?.ifalias !== ref.owner) return; // another container's interface, or none
     await run('nsenter', [`--net=${ref.netnsPath}`, '--', 'ip', 'link', 'del', ref.ifname], {
       allowFailure: true,
     });
@@ -200,6 +225,7 @@ interface IpLink {
   readonly flags?: readonly string[];
   readonly mtu?: number;
   readonly address?: string;
+  readonly ifalias?: string;
 }
 interface IpAddrInfo {
   readonly family: string;
@@ -267,6 +293,7 @@ export async function inspectPodInterface(ref: PodInterfaceRef): Promise<PodInte
       up: link?.flags?.includes('UP') ?? false,
       mtu: link?.mtu,
       mac: link?.address,
+      owner: link?.ifalias,
       addresses: (addrs?.[0]?.addr_info ?? [])
         .filter((a) => a.scope === 'global')
         .map((a) => `${a.local}/${a.prefixlen}`),

@@ -31,7 +31,7 @@ test('the own Node with pod CIDRs writes a conflist; others, and a Node without 
   assert.deepEqual(list.plugins.map((p) => p.type), ['ferry-cni', 'portmap']);
   // What the runtime hands the plugin: the entry plus the list's name and version.
   const conf = parseNetConf(JSON.stringify({ ...list.plugins[0], name: list.name, cniVersion: list.cniVersion }), 'ADD');
-  assert.deepEqual(conf.ipam.ranges.map((r) => r.prefix), [24, 64]);
+  assert.deepEqual(conf.ipam.rangeSets.map((set) => set.map((r) => r.prefix)), [[24], [64]]);
 
   // A re-assigned CIDR rewrites; deleting the own Node leaves the last config for existing pods.
   writer.onChange({ kind: 'Node', previous: undefined, current: node('node-1', ['10.244.9.0/24']) });

@@ -20,7 +20,7 @@ function tempDir(t: import('node:test').TestContext): string {
 }
 
 function ipam(dir: string, ...ranges: string[]): HostLocalIpam {
-  return new HostLocalIpam({ ranges: ranges.map((r) => parseCidr(r)!), dataDir: dir });
+  return new HostLocalIpam({ rangeSets: ranges.map((r) => [parseCidr(r)!]), dataDir: dir });
 }
 
 test('ranges skip network, first host and broadcast', () => {
@@ -33,8 +33,8 @@ test('ranges skip network, first host and broadcast', () => {
 
 test('requested addresses (the ips capability) are honoured, refused when taken or reserved', async (t) => {
   const dir = tempDir(t);
-  const ranges = ['10.0.0.0/24', 'fd00:1::/64'].map((r) => parseCidr(r)!);
-  const want = (...requested: string[]): HostLocalIpam => new HostLocalIpam({ ranges, dataDir: dir, requested });
+  const rangeSets = ['10.0.0.0/24', 'fd00:1::/64'].map((r) => [parseCidr(r)!]);
+  const want = (...requested: string[]): HostLocalIpam => new HostLocalIpam({ rangeSets, dataDir: dir, requested });
   const got = await want('10.0.0.77').allocate({ containerId: 'c1', ifname: 'eth0' });
   // The family without a request falls back to the lowest free address.
   assert.deepEqual(got.map((x) => x.cidr), ['10.0.0.77/24', 'fd00:1::2/64']);
@@ -106,7 +106,21 @@ test('GC frees everything not in the valid list', async (t) => {
   );
 });
 
-test('a stale lock from a dead process is broken', async (t) => {
+test('a range set gives one address, from its first range with room', async (t) => {
+  const dir = tempDir(t);
+  const a = new HostLocalIpam({
+    rangeSets: [[parseCidr('10.0.0.0/29')!, parseCidr('10.0.1.0/29')!], [parseCidr('fd00:1::/64')!]],
+    dataDir: dir,
+  });
+  const cidrs: string[][] = [];
+  for (let i = 0; i < 7; i++) cidrs.push((await a.allocate({ containerId: `c${i}`, ifname: 'eth0' })).map((x) => x.cidr));
+  for (const got of cidrs) assert.equal(got.filter((c) => !c.includes(':')).length, 1, 'one IPv4 address per pod');
+  assert.deepEqual(cidrs[4]![0], '10.0.0.6/29', 'the first range is used up first');
+  assert.deepEqual(cidrs[5]![0], '10.0.1.2/29', 'then the next range of the set');
+  assert.deepEqual(a.lookup({ containerId: 'c5', ifname: 'eth0' }).map((x) => x.cidr).sort(), ['10.0.1.2/29', 'fd00:1::7/64']);
+});
+
+test('a leftover lock file from a dead process does not block', async (t) => {
   const dir = tempDir(t);
   writeFileSync(`${dir}/lock`, '999999999');
   const got = await ipam(dir, '10.0.0.0/24').allocate({ containerId: 'c', ifname: 'eth0' });
@@ -118,7 +132,7 @@ test('40 allocators in separate processes never share an address', async (t) => 
   const script = `
     import { HostLocalIpam } from ${JSON.stringify(`${root}src/cni/ipam.ts`)};
     import { parseCidr } from ${JSON.stringify(`${root}src/common/ip.ts`)};
-    const a = new HostLocalIpam({ ranges: [parseCidr('10.9.0.0/24'), parseCidr('fd00:9::/64')], dataDir: ${JSON.stringify(dir)} });
+    const a = new HostLocalIpam({ rangeSets: [[parseCidr('10.9.0.0/24')], [parseCidr('fd00:9::/64')]], dataDir: ${JSON.stringify(dir)} });
     const got = await a.allocate({ containerId: process.argv[1], ifname: 'eth0' });
     console.log(got.map((g) => g.address).join(' '));`;
   const run = promisify(execFile);

@@ -53,6 +53,9 @@ const badEnv: [string, Record<string, string | undefined>][] = [
   ['ifname with colon', { CNI_IFNAME: 'eth:0' }],
   ['ifname dot-dot', { CNI_IFNAME: '..' }],
   ['ifname with space', { CNI_IFNAME: 'eth 0' }],
+  ['ifname with a dot (the wiring cannot use it)', { CNI_IFNAME: 'eth.0' }],
+  ['container id of 77 characters', { CNI_CONTAINERID: 'a'.repeat(77) }],
+  ['container id of 10,000 characters', { CNI_CONTAINERID: 'a'.repeat(10_000) }],
   ['missing netns on ADD', { CNI_NETNS: undefined }],
   ['relative netns', { CNI_NETNS: 'run/netns/x' }],
 ];
@@ -76,10 +79,15 @@ test('config: valid parses, dataDir is per network, ranges in host-local shape t
     JSON.stringify({ ...CONF, ipam: { ranges: [[{ subnet: 'fd00::/64' }], '10.0.0.0/24'] } }),
     'ADD',
   );
-  assert.equal(conf.ipam.ranges.length, 2);
+  assert.deepEqual(conf.ipam.rangeSets.map((set) => set.length), [1, 1]);
   assert.equal(conf.ipam.dataDir, '/var/lib/ferry/cni/networks/ferry');
   const k8s = parseNetConf(JSON.stringify({ ...CONF, ipam: undefined, podCIDRs: ['10.244.7.0/24'] }), 'ADD');
-  assert.equal(k8s.ipam.ranges[0]!.prefix, 24);
+  assert.equal(k8s.ipam.rangeSets[0]![0]!.prefix, 24);
+  const set = parseNetConf(
+    JSON.stringify({ ...CONF, ipam: { ranges: [[{ subnet: '10.0.0.0/24' }, { subnet: '10.1.0.0/24' }], ['fd00::/64']] } }),
+    'ADD',
+  );
+  assert.deepEqual(set.ipam.rangeSets.map((s) => s.map((r) => r.prefix)), [[24, 24], [64]], 'a range set stays one set');
 });
 
 const badConf: [string, string, number][] = [
@@ -93,6 +101,10 @@ const badConf: [string, string, number][] = [
   ['missing type', JSON.stringify({ ...CONF, type: '' }), CniCode.invalidConfig],
   ['no ranges', JSON.stringify({ ...CONF, ipam: {} }), CniCode.invalidConfig],
   ['bad CIDR', JSON.stringify({ ...CONF, ipam: { ranges: ['10.244.1.0/33'] } }), CniCode.invalidConfig],
+  ['mixed families in a range set', JSON.stringify({ ...CONF, ipam: { ranges: [['10.0.0.0/24', 'fd00::/64']] } }), CniCode.invalidConfig],
+  ['two IPv4 range sets', JSON.stringify({ ...CONF, ipam: { ranges: ['10.0.0.0/24', '10.1.0.0/24'] } }), CniCode.invalidConfig],
+  ['empty range set', JSON.stringify({ ...CONF, ipam: { ranges: [[]] } }), CniCode.invalidConfig],
+  ['overlapping ranges in a set', JSON.stringify({ ...CONF, ipam: { ranges: [['10.0.0.0/16', '10.0.1.0/24']] } }), CniCode.invalidConfig],
   ['/31 too small', JSON.stringify({ ...CONF, ipam: { ranges: ['10.244.1.0/31'] } }), CniCode.invalidConfig],
   [
     'duplicate range',
