@@ -109,6 +109,7 @@ export interface HealthInput {
   readonly status: StatusFile | undefined;
   readonly processState: ProcessState | undefined;
   readonly socketPath: string;
+  /** Probed whenever there is a status file. */
   readonly socket: SocketState | undefined;
   /** Whether the agent said where its socket is: then a missing socket is a fault, not "observation off". */
   readonly socketNamed: boolean;
@@ -132,6 +133,10 @@ export function assessHealth(h: HealthInput): Health {
   const notes: string[] = [];
   const start = 'start the agent (ferry agent, or its DaemonSet) and check its log';
   if (!h.status) down.push(`agent not running: no status file ${h.statusFile}; ${start}, or pass its --run-dir`);
+  // Only a live agent serves its socket (a successor would have rewritten the file): a pid that
+  // is not visible here means another pid namespace (status run on the host, the agent in a pod).
+  else if (h.processState !== 'agent' && h.socket === 'answers')
+    notes.push(`pid ${h.status.pid} is not a ferry agent in this pid namespace, but ${h.socketPath} answers: liveness checked by the socket only`);
   else if (h.processState === 'gone') down.push(`agent not running: pid ${h.status.pid} from ${h.statusFile} is gone, so the file is stale; ${start}`);
   else if (h.processState === 'other') down.push(`agent not running: pid ${h.status.pid} from ${h.statusFile} is another process, so the file is stale; ${start}`);
   else if (h.socket === 'refused' || h.socket === 'silent')

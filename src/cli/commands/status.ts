@@ -29,7 +29,7 @@ export function register(program: Command): void {
         status: a ? { pid: a.pid, agent: a } : undefined,
         processState: proc,
         socketPath,
-        socket: a && proc === 'agent' ? await probeApiSocket(socketPath) : undefined,
+        socket: a ? await probeApiSocket(socketPath) : undefined,
         socketNamed: typeof a?.apiSocket === 'string',
         programsAttached: expected - report.programs.missing.length,
         programsExpected: expected,

@@ -26,8 +26,8 @@ describe('assessHealth', () => {
   it('healthy: exit 0, no problems', () => assert.deepEqual(assessHealth(healthy), { exitCode: EXIT.ok, problems: [], notes: [] }));
   const cases: readonly [string, Partial<HealthInput>, number, RegExp][] = [
     ['no status file', { status: undefined, processState: undefined, socket: undefined }, EXIT.notRunning, /no status file/],
-    ['dead pid', { processState: 'gone', socket: undefined }, EXIT.notRunning, /pid 42 .* is gone/],
-    ['reused pid', { processState: 'other', socket: undefined }, EXIT.notRunning, /another process/],
+    ['dead pid', { processState: 'gone', socket: 'absent' }, EXIT.notRunning, /pid 42 .* is gone/],
+    ['reused pid', { processState: 'other', socket: 'refused' }, EXIT.notRunning, /another process/],
     ['socket refused', { socket: 'refused' }, EXIT.notRunning, /connection refused/],
     ['socket silent', { socket: 'silent' }, EXIT.notRunning, /no reply/],
     ['named socket absent', { socket: 'absent', socketNamed: true }, EXIT.notRunning, /has no API socket/],
@@ -46,8 +46,15 @@ describe('assessHealth', () => {
     assert.equal(h.exitCode, EXIT.ok);
     assert.match(h.notes[0]!, /flow observation off/);
   });
+  it('a pid not visible here (another pid namespace) whose socket answers is alive, with a note', () => {
+    for (const state of ['gone', 'other'] as const) {
+      const h = assessHealth({ ...healthy, processState: state });
+      assert.equal(h.exitCode, EXIT.ok);
+      assert.match(h.notes[0]!, /not a ferry agent in this pid namespace/);
+    }
+  });
   it('not running wins over incomplete, and every problem is listed', () => {
-    const h = assessHealth({ ...healthy, processState: 'gone', socket: undefined, programsAttached: 3 });
+    const h = assessHealth({ ...healthy, processState: 'gone', socket: 'absent', programsAttached: 3 });
     assert.equal(h.exitCode, EXIT.notRunning);
     assert.equal(h.problems.length, 2);
   });
