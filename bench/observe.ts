@@ -9,11 +9,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { createLab, type Lab } from '../src/lab/index.ts';
 import { agentRunDir, startNodeAgent } from '../src/lab/agents.ts';
-import { EventsControl } from '../src/observe/control.ts';
-import { decodeEvent, encodeEvent, type EventsConfig, type RawEvent } from '../src/observe/codec.ts';
+import { EventsControl } from '../src/datapath/events/control.ts';
+import { decodeEvent, encodeEvent, type EventsConfig, type RawEvent } from '../src/datapath/events/codec.ts';
 import { enrich, type Directory } from '../src/observe/flow.ts';
 import { RecentFlows } from '../src/observe/recent.ts';
-import { parseIp } from '../src/common/ip.ts';
 import { API_SOCKET, request, type ObserveStatus } from '../src/observe/api.ts';
 import { connectLoop, pct } from './support/connect-loop.ts';
 
@@ -199,7 +198,7 @@ function pipelineCost(): void {
     ifindex: 0,
     netnsInum: 4000,
   };
-  const bytes = encodeEvent(raw, parseIp);
+  const bytes = encodeEvent(raw);
   const pod = { namespace: 'default', name: 'web-1' };
   const directory: Directory = {
     podByIp: () => pod,

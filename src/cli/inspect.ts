@@ -8,8 +8,8 @@ import { ServiceWriter } from '../datapath/service-writer.ts';
 import { SVC_F_DROP, SVC_F_REJECT } from '../datapath/lb-codec.ts';
 import { STATUS_FILE } from '../agent/run.ts';
 import { readStatusFile, type StatusFile } from './agent-health.ts';
-import { pinnedCounters } from '../observe/control.ts';
-import type { EventCounters } from '../observe/codec.ts';
+import { pinnedCounters } from '../datapath/events/control.ts';
+import type { EventCounters } from '../datapath/events/codec.ts';
 
 export interface ServiceRow {
   readonly id: number;

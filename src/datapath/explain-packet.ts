@@ -9,9 +9,10 @@ import { fileURLToPath } from 'node:url';
 import { canonicalIp, parseIp } from '../common/ip.ts';
 import { InvalidArgumentError } from '../common/errors.ts';
 import { BpfMap, type BpfObject } from './bpf/index.ts';
-import { REASONS, VERDICTS } from '../observe/codec.ts';
+import { KINDS, protocolNumber, readAddress } from './codec/index.ts';
+import { named, REASONS, VERDICTS } from './events/reasons.ts';
 import { MAP_CT, MAP_SRC_RANGES, encodeSrcRangeKey } from './nodeport/maps.ts';
-import { decodeAddress, loadOnPinnedMaps } from './explain.ts';
+import { loadOnPinnedMaps } from './explain.ts';
 
 const OBJECT = fileURLToPath(new URL('../../build/bpf/explain_nodeport.o', import.meta.url));
 const PROGRAM = 'ferry_explain_packet';
@@ -44,8 +45,6 @@ export const PACKET_CTX = {
   size: 80,
 } as const;
 
-const PROTOCOLS: Readonly<Record<string, number>> = { TCP: 6, UDP: 17 };
-const KINDS = ['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalIP'] as const;
 const CT_F_SNAT = 0x1;
 const CT_F_DSR = 0x10;
 
@@ -135,7 +134,7 @@ export class PacketExplainer implements Disposable {
     Buffer.from(dst.bytes).copy(ctx, PACKET_CTX.dst);
     ctx.writeUInt16BE(request.clientPort, PACKET_CTX.sport);
     ctx.writeUInt16BE(request.port, PACKET_CTX.dport);
-    ctx.writeUInt8(PROTOCOLS[request.protocol]!, PACKET_CTX.proto);
+    ctx.writeUInt8(protocolNumber(request.protocol, 'explain: --protocol'), PACKET_CTX.proto);
     ctx.writeUInt8(dst.family === 6 ? 1 : 0, PACKET_CTX.v6);
     const nodeAddress =
       request.nodeAddress ?? localAddresses().has(canonicalIp(request.address) ?? request.address);
@@ -143,7 +142,7 @@ export class PacketExplainer implements Disposable {
     this.#object.program(PROGRAM).runSyscall(ctx);
 
     const backend = (): { address: string; port: number; id: number; local: boolean } => ({
-      address: decodeAddress(ctx.subarray(PACKET_CTX.backend, PACKET_CTX.backend + 16)),
+      address: readAddress(ctx, PACKET_CTX.backend),
       port: ctx.readUInt16BE(PACKET_CTX.backendPort),
       id: ctx.readUInt32LE(PACKET_CTX.backendId),
       local: ctx.readUInt8(PACKET_CTX.backendLocal) !== 0,
@@ -160,9 +159,8 @@ export class PacketExplainer implements Disposable {
         }))(backend())
       : undefined;
     if (!ctx.readUInt8(PACKET_CTX.found)) return { found: false, ...(established ? { established } : {}) };
-    const verdict =
-      VERDICTS[ctx.readUInt8(PACKET_CTX.verdict)] ?? `UNKNOWN_${ctx.readUInt8(PACKET_CTX.verdict)}`;
-    const reason = REASONS[ctx.readUInt8(PACKET_CTX.reason)] ?? `UNKNOWN_${ctx.readUInt8(PACKET_CTX.reason)}`;
+    const verdict = named(VERDICTS, ctx.readUInt8(PACKET_CTX.verdict));
+    const reason = named(REASONS, ctx.readUInt8(PACKET_CTX.reason));
     const base = {
       found: true,
       kind: KINDS[ctx.readUInt8(PACKET_CTX.kind)] ?? 'unknown',

@@ -5,10 +5,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { formatIp, parseIp } from '../common/ip.ts';
 import { InvalidArgumentError } from '../common/errors.ts';
 import { BpfMap, BpfObject } from './bpf/index.ts';
-import { REASONS, VERDICTS } from '../observe/codec.ts';
+import { encodeAddress, KINDS, protocolNumber, readAddress } from './codec/index.ts';
+import { named, REASONS, VERDICTS } from './events/reasons.ts';
 
 const OBJECT = fileURLToPath(new URL('../../build/bpf/explain.o', import.meta.url));
 const PROGRAM = 'ferry_explain_sock';
@@ -37,9 +37,6 @@ export const SOCKET_CTX = {
   kind: 73,
   size: 80,
 } as const;
-
-const PROTOCOLS: Readonly<Record<string, number>> = { TCP: 6, UDP: 17 };
-const KINDS = ['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalIP'] as const;
 
 export interface SocketExplainRequest {
   readonly address: string;
@@ -120,20 +117,16 @@ export class SocketExplainer implements Disposable {
   }
 
   explain(request: SocketExplainRequest): SocketExplanation {
-    const ip = parseIp(request.address);
-    if (!ip)
-      throw new InvalidArgumentError(`explain: destination: "${request.address}" is not an IP address`);
     const ctx = Buffer.alloc(SOCKET_CTX.size);
-    Buffer.from(ip.bytes).copy(ctx, SOCKET_CTX.address);
+    encodeAddress(request.address, 'explain: destination').copy(ctx, SOCKET_CTX.address);
     ctx.writeUInt16BE(request.port, SOCKET_CTX.port);
-    ctx.writeUInt8(PROTOCOLS[request.protocol]!, SOCKET_CTX.protocol);
+    ctx.writeUInt8(protocolNumber(request.protocol, 'explain: protocol'), SOCKET_CTX.protocol);
     ctx.writeUInt8(0, SOCKET_CTX.scope); // LB_SCOPE_INTERNAL: what a pod's connect() sees
     ctx.writeBigUInt64LE(request.client ?? 0n, SOCKET_CTX.client);
     this.#object.program(PROGRAM).runSyscall(ctx);
     if (!ctx.readUInt8(SOCKET_CTX.found)) return { found: false };
-    const verdict =
-      VERDICTS[ctx.readUInt8(SOCKET_CTX.verdict)] ?? `UNKNOWN_${ctx.readUInt8(SOCKET_CTX.verdict)}`;
-    const reason = REASONS[ctx.readUInt8(SOCKET_CTX.reason)] ?? `UNKNOWN_${ctx.readUInt8(SOCKET_CTX.reason)}`;
+    const verdict = named(VERDICTS, ctx.readUInt8(SOCKET_CTX.verdict));
+    const reason = named(REASONS, ctx.readUInt8(SOCKET_CTX.reason));
     const base = {
       found: true,
       serviceId: ctx.readUInt32LE(SOCKET_CTX.serviceId),
@@ -144,7 +137,7 @@ export class SocketExplainer implements Disposable {
       reason,
     };
     if (verdict !== 'TRANSLATED') return base;
-    const backendIp = decodeAddress(ctx.subarray(SOCKET_CTX.backend, SOCKET_CTX.backend + 16));
+    const backendIp = readAddress(ctx, SOCKET_CTX.backend);
     return {
       ...base,
       pickedBy: ctx.readUInt8(SOCKET_CTX.flags) & 0x10 ? 'affinity' : 'random slot',
@@ -161,14 +154,4 @@ export class SocketExplainer implements Disposable {
   [Symbol.dispose](): void {
     this.#object.close();
   }
-}
-
-const V4_PREFIX = Buffer.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff]);
-
-/** A 16-byte datapath address (IPv4 as ::ffff:a.b.c.d) as text. */
-export function decodeAddress(bytes: Buffer): string {
-  return formatIp({
-    family: bytes.subarray(0, 12).equals(V4_PREFIX) ? 4 : 6,
-    bytes: new Uint8Array(bytes.subarray(0, 16)),
-  });
 }

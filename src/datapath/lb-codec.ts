@@ -1,9 +1,13 @@
 // Byte layouts of the load-balancing maps, each next to the C struct it mirrors (bpf/lib/lb.h,
-// bpf/lib/sock_lb.h). Multi-byte fields the kernel compares against packet or socket data (ports)
-// are network order; ids and counters are host order (little-endian here).
-import { formatIp, parseIp, type IpAddress } from '../common/ip.ts';
+// bpf/lib/sock_lb.h), declared once on the codec layer (./codec/). Multi-byte fields the kernel
+// compares against packet or socket data (ports) are network order; ids and counters are host
+// order (little-endian here). The functions below turn the model's words into the C numbers.
 import type { Protocol } from '../model/k8s.ts';
 import type { BackendState, FrontendKind, Scope } from '../model/frontend.ts';
+import { struct, kindName, kindNumber, protocolName, protocolNumber, KINDS } from './codec/index.ts';
+
+export { encodeId, decodeId, protocolName, KINDS } from './codec/index.ts';
+export { SOCK_REASONS } from './events/reasons.ts';
 
 export const IPPROTO: Readonly<Record<'TCP' | 'UDP', number>> = { TCP: 6, UDP: 17 };
 export const SCOPE: Readonly<Record<Scope, number>> = { internal: 0, external: 1 };
@@ -12,24 +16,14 @@ export const SVC_F_REJECT = 0x1;
 export const SVC_F_DROP = 0x2;
 export const BACKEND_F_LOCAL = 0x1;
 
-export function protocolName(n: number): Protocol {
-  return n === 17 ? 'UDP' : n === 6 ? 'TCP' : 'SCTP';
-}
-
-function writeAddress(buf: Buffer, offset: number, address: string): void {
-  const ip = parseIp(address);
-  if (!ip) throw new Error(`not an IP address: ${address}`);
-  buf.set(ip.bytes, offset);
-}
-
-function readAddress(buf: Buffer, offset: number): string {
-  const bytes = new Uint8Array(buf.subarray(offset, offset + 16));
-  const mapped = bytes.subarray(0, 12).every((b, i) => b === (i >= 10 ? 0xff : 0));
-  const ip: IpAddress = { family: mapped ? 4 : 6, bytes };
-  return formatIp(ip);
-}
-
 /* struct lb_service_key { u8 address[16]; be16 port; u8 protocol; u8 scope; u16 slot; u8 pad[2]; } */
+export const SERVICE_KEY = struct('lb_service_key', 24, {
+  address: [0, 'addr'],
+  port: [16, 'be16'],
+  protocol: [18, 'u8'],
+  scope: [19, 'u8'],
+  slot: [20, 'u16'],
+});
 export interface ServiceKey {
   readonly address: string;
   readonly port: number;
@@ -37,28 +31,29 @@ export interface ServiceKey {
   readonly scope: Scope;
   readonly slot: number;
 }
-export const SERVICE_KEY_SIZE = 24;
+export const SERVICE_KEY_SIZE = SERVICE_KEY.size;
 export function encodeServiceKey(k: ServiceKey, buf: Buffer = Buffer.alloc(SERVICE_KEY_SIZE)): Buffer {
-  buf.fill(0);
-  writeAddress(buf, 0, k.address);
-  buf.writeUInt16BE(k.port, 16);
-  buf.writeUInt8(IPPROTO[k.protocol as 'TCP' | 'UDP'], 18);
-  buf.writeUInt8(SCOPE[k.scope], 19);
-  buf.writeUInt16LE(k.slot, 20);
-  return buf;
+  return SERVICE_KEY.encode(
+    { ...k, protocol: protocolNumber(k.protocol, 'lb_service_key.protocol'), scope: SCOPE[k.scope] },
+    buf,
+  );
 }
 export function decodeServiceKey(buf: Buffer): ServiceKey {
-  return {
-    address: readAddress(buf, 0),
-    port: buf.readUInt16BE(16),
-    protocol: protocolName(buf.readUInt8(18)),
-    scope: buf.readUInt8(19) === 1 ? 'external' : 'internal',
-    slot: buf.readUInt16LE(20),
-  };
+  const k = SERVICE_KEY.decode(buf);
+  return { ...k, protocol: protocolName(k.protocol), scope: k.scope === 1 ? 'external' : 'internal' };
 }
 
 /* struct lb_service { u32 backend_id; u16 count; u16 flags; u32 service_id; u32 affinity_timeout;
  *                     u8 algorithm; u8 kind; u8 pad[2]; } — slot 0 uses all but backend_id, slot n only backend_id */
+export const SERVICE_VALUE = struct('lb_service', 20, {
+  backendId: [0, 'u32'],
+  count: [4, 'u16'],
+  flags: [6, 'u16'],
+  serviceId: [8, 'u32'],
+  affinityTimeout: [12, 'u32'],
+  algorithm: [16, 'u8'],
+  kind: [17, 'u8'],
+});
 export interface ServiceValue {
   readonly backendId: number;
   readonly count: number;
@@ -68,42 +63,23 @@ export interface ServiceValue {
   readonly algorithm: number;
   readonly kind: FrontendKind;
 }
-export const SERVICE_VALUE_SIZE = 20;
-export const KINDS: readonly FrontendKind[] = ['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalIP'];
+export const SERVICE_VALUE_SIZE = SERVICE_VALUE.size;
 export function encodeServiceValue(v: ServiceValue, buf: Buffer = Buffer.alloc(SERVICE_VALUE_SIZE)): Buffer {
-  buf.fill(0);
-  buf.writeUInt32LE(v.backendId, 0);
-  buf.writeUInt16LE(v.count, 4);
-  buf.writeUInt16LE(v.flags, 6);
-  buf.writeUInt32LE(v.serviceId, 8);
-  buf.writeUInt32LE(v.affinityTimeout, 12);
-  buf.writeUInt8(v.algorithm, 16);
-  buf.writeUInt8(KINDS.indexOf(v.kind), 17);
-  return buf;
+  return SERVICE_VALUE.encode({ ...v, kind: kindNumber(v.kind) }, buf);
 }
 export function decodeServiceValue(buf: Buffer): ServiceValue {
-  return {
-    backendId: buf.readUInt32LE(0),
-    count: buf.readUInt16LE(4),
-    flags: buf.readUInt16LE(6),
-    serviceId: buf.readUInt32LE(8),
-    affinityTimeout: buf.readUInt32LE(12),
-    algorithm: buf.readUInt8(16),
-    kind: KINDS[buf.readUInt8(17)] ?? 'ClusterIP',
-  };
-}
-
-/* map key of ferry_backends_v1 and ferry_revnat_v1: u32 id */
-export function encodeId(id: number): Buffer {
-  const buf = Buffer.alloc(4);
-  buf.writeUInt32LE(id, 0);
-  return buf;
-}
-export function decodeId(buf: Buffer): number {
-  return buf.readUInt32LE(0);
+  const v = SERVICE_VALUE.decode(buf);
+  return { ...v, kind: kindName(v.kind) ?? KINDS[0]! };
 }
 
 /* struct lb_backend { u8 address[16]; be16 port; u8 protocol; u8 state; u8 flags; u8 pad[3]; } */
+export const BACKEND_VALUE = struct('lb_backend', 24, {
+  address: [0, 'addr'],
+  port: [16, 'be16'],
+  protocol: [18, 'u8'],
+  state: [19, 'u8'],
+  flags: [20, 'u8'],
+});
 export interface BackendValue {
   readonly address: string;
   readonly port: number;
@@ -111,133 +87,120 @@ export interface BackendValue {
   readonly state: BackendState;
   readonly nodeLocal: boolean;
 }
-export const BACKEND_VALUE_SIZE = 24;
+export const BACKEND_VALUE_SIZE = BACKEND_VALUE.size;
 export function encodeBackend(b: BackendValue): Buffer {
-  const buf = Buffer.alloc(BACKEND_VALUE_SIZE);
-  writeAddress(buf, 0, b.address);
-  buf.writeUInt16BE(b.port, 16);
-  buf.writeUInt8(IPPROTO[b.protocol as 'TCP' | 'UDP'], 18);
-  buf.writeUInt8(b.state === 'terminating' ? 1 : 0, 19);
-  buf.writeUInt8(b.nodeLocal ? BACKEND_F_LOCAL : 0, 20);
-  return buf;
+  return BACKEND_VALUE.encode({
+    address: b.address,
+    port: b.port,
+    protocol: protocolNumber(b.protocol, 'lb_backend.protocol'),
+    state: b.state === 'terminating' ? 1 : 0,
+    flags: b.nodeLocal ? BACKEND_F_LOCAL : 0,
+  });
 }
 export function decodeBackend(buf: Buffer): BackendValue {
+  const b = BACKEND_VALUE.decode(buf);
   return {
-    address: readAddress(buf, 0),
-    port: buf.readUInt16BE(16),
-    protocol: protocolName(buf.readUInt8(18)),
-    state: buf.readUInt8(19) === 1 ? 'terminating' : 'active',
-    nodeLocal: (buf.readUInt8(20) & BACKEND_F_LOCAL) !== 0,
+    address: b.address,
+    port: b.port,
+    protocol: protocolName(b.protocol),
+    state: b.state === 1 ? 'terminating' : 'active',
+    nodeLocal: (b.flags & BACKEND_F_LOCAL) !== 0,
   };
 }
 
 /* struct lb_revnat { u8 address[16]; be16 port; u8 pad[2]; } */
+export const REVNAT_VALUE = struct('lb_revnat', 20, { address: [0, 'addr'], port: [16, 'be16'] });
 export interface RevNatValue {
   readonly address: string;
   readonly port: number;
 }
-export const REVNAT_VALUE_SIZE = 20;
+export const REVNAT_VALUE_SIZE = REVNAT_VALUE.size;
 export function encodeRevNat(v: RevNatValue): Buffer {
-  const buf = Buffer.alloc(REVNAT_VALUE_SIZE);
-  writeAddress(buf, 0, v.address);
-  buf.writeUInt16BE(v.port, 16);
-  return buf;
+  return REVNAT_VALUE.encode(v);
 }
 export function decodeRevNat(buf: Buffer): RevNatValue {
-  return { address: readAddress(buf, 0), port: buf.readUInt16BE(16) };
+  return REVNAT_VALUE.decode(buf);
 }
 
 /* struct nodeport_key { be16 port; u8 protocol; u8 pad; } → u8 1 */
-export const NODEPORT_KEY_SIZE = 4;
+export const NODEPORT_KEY = struct('nodeport_key', 4, { port: [0, 'be16'], protocol: [2, 'u8'] });
+export const NODEPORT_KEY_SIZE = NODEPORT_KEY.size;
 export function encodeNodePortKey(port: number, protocol: Protocol): Buffer {
-  const buf = Buffer.alloc(NODEPORT_KEY_SIZE);
-  buf.writeUInt16BE(port, 0);
-  buf.writeUInt8(IPPROTO[protocol as 'TCP' | 'UDP'], 2);
-  return buf;
+  return NODEPORT_KEY.encode({ port, protocol: protocolNumber(protocol, 'nodeport_key.protocol') });
 }
 export function decodeNodePortKey(buf: Buffer): { port: number; protocol: Protocol } {
-  return { port: buf.readUInt16BE(0), protocol: protocolName(buf.readUInt8(2)) };
+  const k = NODEPORT_KEY.decode(buf);
+  return { port: k.port, protocol: protocolName(k.protocol) };
 }
 export const NODEPORT_VALUE = Buffer.from([1]);
 
-/* enum sock_reason (bpf/lib/sock_lb.h): indexes of ferry_sock_counters_v1 */
-export const SOCK_REASONS = [
-  'translated',
-  'reject_no_backend',
-  'drop_policy',
-  'drop_missing_backend',
-  'affinity_hit',
-  'revnat',
-  'bind_refused',
-  'revnat_update_fail',
-] as const;
-
 /* struct sock_revnat_key { u64 cookie; u8 address[16]; be16 port; u8 pad[6]; } (bpf/lib/sock_lb.h) */
+export const SOCK_REVNAT_KEY = struct('sock_revnat_key', 32, {
+  cookie: [0, 'u64'],
+  address: [8, 'addr'], // the backend the socket was sent to
+  port: [24, 'be16'],
+});
 export interface SockRevNatKey {
   readonly cookie: bigint;
-  readonly address: string; // the backend the socket was sent to
+  readonly address: string;
   readonly port: number;
 }
-export const SOCK_REVNAT_KEY_SIZE = 32;
+export const SOCK_REVNAT_KEY_SIZE = SOCK_REVNAT_KEY.size;
 export function encodeSockRevNatKey(k: SockRevNatKey): Buffer {
-  const buf = Buffer.alloc(SOCK_REVNAT_KEY_SIZE);
-  buf.writeBigUInt64LE(k.cookie, 0);
-  writeAddress(buf, 8, k.address);
-  buf.writeUInt16BE(k.port, 24);
-  return buf;
+  return SOCK_REVNAT_KEY.encode(k);
 }
 export function decodeSockRevNatKey(buf: Buffer): SockRevNatKey {
-  return { cookie: buf.readBigUInt64LE(0), address: readAddress(buf, 8), port: buf.readUInt16BE(24) };
+  return SOCK_REVNAT_KEY.decode(buf);
 }
 
 /* struct sock_revnat { u8 address[16]; be16 port; u8 pad[2]; u32 service_id; } */
+export const SOCK_REVNAT_VALUE = struct('sock_revnat', 24, {
+  address: [0, 'addr'], // the frontend shown to the application
+  port: [16, 'be16'],
+  serviceId: [20, 'u32'],
+});
 export interface SockRevNatValue {
-  readonly address: string; // the frontend shown to the application
+  readonly address: string;
   readonly port: number;
   readonly serviceId: number;
 }
-export const SOCK_REVNAT_VALUE_SIZE = 24;
+export const SOCK_REVNAT_VALUE_SIZE = SOCK_REVNAT_VALUE.size;
 export function encodeSockRevNat(v: SockRevNatValue): Buffer {
-  const buf = Buffer.alloc(SOCK_REVNAT_VALUE_SIZE);
-  writeAddress(buf, 0, v.address);
-  buf.writeUInt16BE(v.port, 16);
-  buf.writeUInt32LE(v.serviceId, 20);
-  return buf;
+  return SOCK_REVNAT_VALUE.encode(v);
 }
 export function decodeSockRevNat(buf: Buffer): SockRevNatValue {
-  return { address: readAddress(buf, 0), port: buf.readUInt16BE(16), serviceId: buf.readUInt32LE(20) };
+  return SOCK_REVNAT_VALUE.decode(buf);
 }
 
 /* struct affinity_key { u64 client; u32 service_id; u32 pad; } — client = netns cookie */
+export const AFFINITY_KEY = struct('affinity_key', 16, { client: [0, 'u64'], serviceId: [8, 'u32'] });
 export interface AffinityKey {
   readonly client: bigint;
   readonly serviceId: number;
 }
-export const AFFINITY_KEY_SIZE = 16;
+export const AFFINITY_KEY_SIZE = AFFINITY_KEY.size;
 export function encodeAffinityKey(k: AffinityKey): Buffer {
-  const buf = Buffer.alloc(AFFINITY_KEY_SIZE);
-  buf.writeBigUInt64LE(k.client, 0);
-  buf.writeUInt32LE(k.serviceId, 8);
-  return buf;
+  return AFFINITY_KEY.encode(k);
 }
 export function decodeAffinityKey(buf: Buffer): AffinityKey {
-  return { client: buf.readBigUInt64LE(0), serviceId: buf.readUInt32LE(8) };
+  return AFFINITY_KEY.decode(buf);
 }
 
 /* struct affinity { u64 last_used_ns; u32 backend_id; u16 slot; u16 pad; } — slot is a hint, 0 = unknown */
+export const AFFINITY_VALUE = struct('affinity', 16, {
+  lastUsedNs: [0, 'u64'], // bpf_ktime_get_boot_ns
+  backendId: [8, 'u32'],
+  slot: [12, 'u16'],
+});
 export interface AffinityValue {
-  readonly lastUsedNs: bigint; // bpf_ktime_get_boot_ns
+  readonly lastUsedNs: bigint;
   readonly backendId: number;
   readonly slot: number;
 }
-export const AFFINITY_VALUE_SIZE = 16;
+export const AFFINITY_VALUE_SIZE = AFFINITY_VALUE.size;
 export function encodeAffinity(v: AffinityValue): Buffer {
-  const buf = Buffer.alloc(AFFINITY_VALUE_SIZE);
-  buf.writeBigUInt64LE(v.lastUsedNs, 0);
-  buf.writeUInt32LE(v.backendId, 8);
-  buf.writeUInt16LE(v.slot, 12);
-  return buf;
+  return AFFINITY_VALUE.encode(v);
 }
 export function decodeAffinity(buf: Buffer): AffinityValue {
-  return { lastUsedNs: buf.readBigUInt64LE(0), backendId: buf.readUInt32LE(8), slot: buf.readUInt16LE(12) };
+  return AFFINITY_VALUE.decode(buf);
 }

@@ -8,7 +8,7 @@ import type { Frontend } from '../model/frontend.ts';
 import type { Pod } from '../model/k8s.ts';
 import type { ModelChange } from '../model/service-model.ts';
 import type { ProgrammedFrontend } from '../datapath/service-writer.ts';
-import type { EventsConfig } from './codec.ts';
+import type { EventsConfig } from '../datapath/events/codec.ts';
 import { FlowObserver, eventsPinned, DEFAULT_FLOWS_BUFFER } from './observer.ts';
 import { PodIndex } from './pods.ts';
 import { ServiceIndex } from './services.ts';

@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import { FerryError, InvalidArgumentError } from '../common/errors.ts';
-import type { EventCounters } from './codec.ts';
+import type { EventCounters } from '../datapath/events/codec.ts';
 import { matches, parseFilters, type FlowFilter } from './filter.ts';
 import type { Flow } from './flow.ts';
 import type { RecentFlows } from './recent.ts';

@@ -3,7 +3,7 @@
 // filter. The same code runs in the agent (the API filters before sending) and in tests.
 import { InvalidArgumentError } from '../common/errors.ts';
 import { canonicalIp, cidrContains, parseCidr, parseIp } from '../common/ip.ts';
-import { ORIGINS, REASONS, VERDICTS } from './codec.ts';
+import { ORIGINS, REASONS, VERDICTS } from '../datapath/events/codec.ts';
 import type { Flow, FlowEndpoint } from './flow.ts';
 
 export const FILTER_FIELDS = [

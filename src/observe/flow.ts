@@ -1,7 +1,7 @@
 // A flow as `ferry observe` shows it: one datapath decision, enriched with who (pods, namespaces),
 // what (the Service) and where (the node). Plain JSON: this is what the API streams and what
 // `-o json` prints, so every field is a string, number, boolean or array of those.
-import { protocolText, type CtState, type EventFlag, type Origin, type RawEvent, type Reason, type Verdict } from './codec.ts';
+import { protocolText, type CtState, type EventFlag, type Origin, type RawEvent, type Reason, type Verdict } from '../datapath/events/codec.ts';
 
 export interface PodRef {
   readonly namespace: string;

@@ -5,10 +5,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { BpfMap } from '../datapath/bpf/index.ts';
-import { MappedRingReader } from './ring-reader.ts';
+import { MappedRingReader } from '../datapath/events/ring-reader.ts';
 import type { Logger } from '../common/log.ts';
-import { decodeEvent, EVENTS_MAP, type EventsConfig, type RawEvent } from './codec.ts';
-import { EventsControl } from './control.ts';
+import { decodeEvent, EVENTS_MAP, type EventsConfig, type RawEvent } from '../datapath/events/codec.ts';
+import { EventsControl } from '../datapath/events/control.ts';
 import { enrich, type Directory, type EnrichContext, type PodRef } from './flow.ts';
 import { NetnsDirectory } from './netns.ts';
 import { RecentFlows } from './recent.ts';

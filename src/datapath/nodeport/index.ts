@@ -1,6 +1,6 @@
 // North-south load balancing: what the agent needs to load, configure, attach and feed it.
 //
-//   const obj = BpfObject.open(NODEPORT_OBJECTS.tc, { pinRoot });
+//   const obj = BpfObject.open('build/bpf/nodeport_tc.o', { pinRoot });   // install.ts does all of this
 //   for (const [name, value] of Object.entries(nodeportConstants(cfg))) obj.setConstant(name, value);
 //   obj.load();
 //   obj.program(NODEPORT_PROGRAMS.tcIngress).attachTc(ifindex, 'ingress');   // unless XDP is on
@@ -19,7 +19,6 @@ export { sweepExpired, ConntrackAccounting, type SweepResult, type SweepableMap 
 export { HealthServer, healthBody } from './health-server.ts';
 export * from './maps.ts';
 
-export const NODEPORT_OBJECTS = { tc: 'build/bpf/nodeport_tc.o', xdp: 'build/bpf/nodeport_xdp.o' } as const;
 export const NODEPORT_PROGRAMS = {
   tcIngress: 'ferry_np_ingress',
   tcEgress: 'ferry_np_egress',

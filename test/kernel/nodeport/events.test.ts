@@ -8,7 +8,7 @@ import { BpfMap, RingBufferReader } from '../../../src/datapath/bpf/index.ts';
 import { nodeportConstants } from '../../../src/datapath/nodeport/config.ts';
 import { MAP_MAGLEV, MAP_SRC_RANGES, srcRangeEntries } from '../../../src/datapath/nodeport/maps.ts';
 import { encodeMaglevTable, maglevTable } from '../../../src/datapath/maglev.ts';
-import { decodeEvent, type RawEvent } from '../../../src/observe/codec.ts';
+import { decodeEvent, type RawEvent } from '../../../src/datapath/events/codec.ts';
 import { openObject, removePins, type LoadedObject, type TestMap } from './support/loader.ts';
 import { packet, parse } from './support/packet.ts';
 import { writeService } from './support/services.ts';

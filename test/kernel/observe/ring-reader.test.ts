@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { BpfObject } from '../../../src/datapath/bpf/index.ts';
-import { MappedRingReader, MmappedRing } from '../../../src/observe/ring-reader.ts';
+import { MappedRingReader, MmappedRing } from '../../../src/datapath/events/ring-reader.ts';
 
 const COUNTER = fileURLToPath(new URL('../../../build/bpf/test/counter.o', import.meta.url));
 

@@ -14,10 +14,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { SocketLbDatapath } from '../../../src/datapath/socket-lb.ts';
 import { ServiceWriter } from '../../../src/datapath/service-writer.ts';
 import { BpfMap } from '../../../src/datapath/bpf/index.ts';
-import { MappedRingReader } from '../../../src/observe/ring-reader.ts';
+import { MappedRingReader } from '../../../src/datapath/events/ring-reader.ts';
 import { frontendKey, type Backend, type Frontend } from '../../../src/model/frontend.ts';
-import { decodeEvent, EVENTS_MAP, type RawEvent } from '../../../src/observe/codec.ts';
-import { EventsControl } from '../../../src/observe/control.ts';
+import { decodeEvent, EVENTS_MAP, type RawEvent } from '../../../src/datapath/events/codec.ts';
+import { EventsControl } from '../../../src/datapath/events/control.ts';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const NODE = path.join(root, 'scripts/node');

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ObserveApiServer, request, type ApiMessage } from '../../../src/observe/api.ts';
 import { RecentFlows } from '../../../src/observe/recent.ts';
 import type { Flow } from '../../../src/observe/flow.ts';
-import type { EventCounters } from '../../../src/observe/codec.ts';
+import type { EventCounters } from '../../../src/datapath/events/codec.ts';
 
 const flow = (i: number, verdict: Flow['verdict'] = 'TRANSLATED'): Flow => ({
   time: new Date(1_700_000_000_000 + i).toISOString(),

@@ -6,7 +6,7 @@ import { checkFilter, FilterBuilder, matches, parseFilters, type FlowFilter } fr
 import { compact, formatter, parseTable, TABLE_COLUMNS, TableWriter } from '../../../src/observe/format.ts';
 import { enrich, isoTime, type Directory, type Flow, type NetnsInfo } from '../../../src/observe/flow.ts';
 import { RecentFlows } from '../../../src/observe/recent.ts';
-import type { RawEvent } from '../../../src/observe/codec.ts';
+import type { RawEvent } from '../../../src/datapath/events/codec.ts';
 import { parseRequest } from '../../../src/observe/api.ts';
 
 const base: RawEvent = {

@@ -1,7 +1,16 @@
-// Writes services and backends into the shared maps for the N-S packet tables. Mirrors the
-// layout of bpf/lib/nodeport_lb.h's provisional copy (which follows DESIGN.md); once lb.h and
-// the ServiceWriter exist, tests should go through the writer instead.
-import { addr16, IPPROTO } from '../../../../src/datapath/nodeport/maps.ts';
+// Writes services and backends into the shared maps for the N-S packet tables, through the same
+// codecs as the agent's ServiceWriter (src/datapath/lb-codec.ts), so a layout change cannot leave
+// the tests writing the old one.
+import {
+  ALG,
+  SVC_F_DROP,
+  SVC_F_REJECT,
+  encodeBackend,
+  encodeId,
+  encodeServiceKey,
+  encodeServiceValue,
+  type ServiceKey,
+} from '../../../../src/datapath/lb-codec.ts';
 import type { TestMap } from './loader.ts';
 
 export interface TestBackend {
@@ -24,36 +33,38 @@ export interface TestService {
 }
 
 function serviceKey(s: TestService, slot: number): Buffer {
-  const k = Buffer.alloc(24);
-  addr16(s.address).copy(k, 0);
-  k.writeUInt16BE(s.port, 16);
-  k[18] = IPPROTO[s.protocol ?? 'TCP'] ?? 6;
-  k[19] = (s.scope ?? 'external') === 'external' ? 1 : 0;
-  k.writeUInt16LE(slot, 20);
-  return k;
+  const key: ServiceKey = {
+    address: s.address,
+    port: s.port,
+    protocol: s.protocol ?? 'TCP',
+    scope: s.scope ?? 'external',
+    slot,
+  };
+  return encodeServiceKey(key);
 }
 
 export function writeService(services: TestMap, backends: TestMap, s: TestService): void {
-  for (const b of s.backends) {
-    const v = Buffer.alloc(24);
-    addr16(b.address).copy(v, 0);
-    v.writeUInt16BE(b.port, 16);
-    v[18] = IPPROTO[s.protocol ?? 'TCP'] ?? 6;
-    v[19] = b.terminating ? 1 : 0;
-    v[20] = b.local ? 1 : 0;
-    const k = Buffer.alloc(4);
-    k.writeUInt32LE(b.id);
-    backends.update(k, v);
-  }
-  s.backends.forEach((b, i) => {
-    const v = Buffer.alloc(20);
-    v.writeUInt32LE(b.id, 0);
-    services.update(serviceKey(s, i + 1), v);
+  const protocol = s.protocol ?? 'TCP';
+  for (const b of s.backends)
+    backends.update(
+      encodeId(b.id),
+      encodeBackend({
+        address: b.address,
+        port: b.port,
+        protocol,
+        state: b.terminating ? 'terminating' : 'active',
+        nodeLocal: b.local ?? false,
+      }),
+    );
+  const slot = { count: 0, flags: 0, serviceId: 0, affinityTimeout: 0, algorithm: 0, kind: 'ClusterIP' } as const;
+  s.backends.forEach((b, i) => services.update(serviceKey(s, i + 1), encodeServiceValue({ ...slot, backendId: b.id })));
+  const master = encodeServiceValue({
+    ...slot,
+    backendId: 0,
+    count: s.backends.length,
+    flags: s.action === 'reject' ? SVC_F_REJECT : s.action === 'drop' ? SVC_F_DROP : 0,
+    serviceId: s.id,
+    algorithm: s.maglev ? ALG.maglev : ALG.random,
   });
-  const master = Buffer.alloc(20);
-  master.writeUInt16LE(s.backends.length, 4);
-  master.writeUInt16LE(s.action === 'reject' ? 1 : s.action === 'drop' ? 2 : 0, 6);
-  master.writeUInt32LE(s.id, 8);
-  master[16] = s.maglev ? 1 : 0;
   services.update(serviceKey(s, 0), master);
 }

@@ -2,30 +2,13 @@
 // buffer ferry_events_v1, the agent-written ferry_events_config_v1 and the per-CPU
 // ferry_events_counters_v1. Every C enum is mirrored here with its names, in C order; a value
 // this build does not know (a newer BPF object) decodes to `UNKNOWN_<n>` instead of failing.
-import { formatIp, type IpAddress } from '../common/ip.ts';
+import { cachedAddressReader, encodeAddress, protocolText } from '../codec/index.ts';
+import { named, REASONS, VERDICTS, type Reason, type Verdict } from './reasons.ts';
+
+export { protocolText, REASONS, VERDICTS, type Reason, type Verdict };
 
 export const ORIGINS = ['unknown', 'connect', 'sendmsg', 'bind', 'tc-ingress', 'tc-egress', 'xdp'] as const;
 export type Origin = (typeof ORIGINS)[number] | `UNKNOWN_${number}`;
-
-/** enum ferry_verdict; index 0 is unused by the C side. */
-export const VERDICTS = ['', 'TRANSLATED', 'FORWARDED', 'DROPPED', 'REJECTED'] as const;
-export type Verdict = Exclude<(typeof VERDICTS)[number], ''> | `UNKNOWN_${number}`;
-
-/** enum ferry_reason. */
-export const REASONS = [
-  'NONE',
-  'NO_BACKEND',
-  'NO_LOCAL_BACKEND',
-  'SOURCE_RANGE',
-  'CT_FULL',
-  'NAT_PORTS_EXHAUSTED',
-  'MALFORMED',
-  'MISSED_TAIL_CALL',
-  'BACKEND_MISSING',
-  'FAMILY_MISMATCH',
-  'NODEPORT_RESERVED',
-] as const;
-export type Reason = (typeof REASONS)[number] | `UNKNOWN_${number}`;
 
 /** enum ferry_ct_state. */
 export const CT_STATES = ['none', 'new', 'established', 'reply'] as const;
@@ -51,17 +34,6 @@ export const EVENT_COUNTER_SLOTS = 8;
 export const EVENTS_MAP = 'ferry_events_v1';
 export const EVENTS_CONFIG_MAP = 'ferry_events_config_v1';
 export const EVENTS_COUNTERS_MAP = 'ferry_events_counters_v1';
-
-const IPPROTO_NAMES: Readonly<Record<number, string>> = { 1: 'ICMP', 6: 'TCP', 17: 'UDP', 58: 'ICMPv6', 132: 'SCTP' };
-
-export function protocolText(n: number): string {
-  return IPPROTO_NAMES[n] ?? `IPPROTO_${n}`;
-}
-
-function named<T extends string>(names: readonly T[], n: number): T | `UNKNOWN_${number}` {
-  const name = names[n];
-  return name === undefined || name === '' ? `UNKNOWN_${n}` : name;
-}
 
 /** One ring-buffer record, decoded but not enriched. */
 export interface RawEvent {
@@ -120,23 +92,7 @@ export const EVENT_OFFSETS = {
 } as const;
 
 // The same few addresses (VIPs, backends, pods) recur in every event: remember their text.
-const addressText = new Map<string, string>();
-const ADDRESS_CACHE_MAX = 65536;
-
-function readAddress(buf: Buffer, offset: number): string | undefined {
-  if ((buf.readUInt32LE(offset) | buf.readUInt32LE(offset + 4) | buf.readUInt32LE(offset + 8) | buf.readUInt32LE(offset + 12)) === 0) return undefined;
-  const key = buf.toString('latin1', offset, offset + 16);
-  const hit = addressText.get(key);
-  if (hit !== undefined) return hit;
-  const bytes = new Uint8Array(buf.subarray(offset, offset + 16));
-  let mapped = bytes[10] === 0xff && bytes[11] === 0xff;
-  for (let i = 0; i < 10 && mapped; i++) mapped = bytes[i] === 0;
-  const ip: IpAddress = { family: mapped ? 4 : 6, bytes };
-  const text = formatIp(ip);
-  if (addressText.size >= ADDRESS_CACHE_MAX) addressText.clear();
-  addressText.set(key, text);
-  return text;
-}
+const readAddress = cachedAddressReader();
 
 const NO_FLAGS: readonly EventFlag[] = Object.freeze([]);
 
@@ -183,24 +139,21 @@ function indexOf(names: readonly string[], name: string, what: string): number {
   return i;
 }
 
-function writeAddress(buf: Buffer, offset: number, address: string | undefined, parse: (a: string) => IpAddress | undefined): void {
-  if (address === undefined) return;
-  const ip = parse(address);
-  if (!ip) throw new RangeError(`ferry_event: not an IP address: ${address}`);
-  buf.set(ip.bytes, offset);
+function writeAddress(buf: Buffer, offset: number, address: string | undefined, what: string): void {
+  if (address !== undefined) encodeAddress(address, `ferry_event.${what}`).copy(buf, offset);
 }
 
 /** The inverse of decodeEvent, for tests and fixtures (the datapath is the only real writer). */
-export function encodeEvent(e: RawEvent, parse: (a: string) => IpAddress | undefined): Buffer {
+export function encodeEvent(e: RawEvent): Buffer {
   const buf = Buffer.alloc(EVENT_SIZE);
   const o = EVENT_OFFSETS;
   buf.writeBigUInt64LE(e.tsNs, o.tsNs);
   buf.writeBigUInt64LE(e.sockCookie, o.sockCookie);
   buf.writeBigUInt64LE(e.cgroupId, o.cgroupId);
   buf.writeBigUInt64LE(e.netnsCookie, o.netnsCookie);
-  writeAddress(buf, o.src, e.src, parse);
-  writeAddress(buf, o.dst, e.dst, parse);
-  writeAddress(buf, o.xlated, e.xlated, parse);
+  writeAddress(buf, o.src, e.src, 'src');
+  writeAddress(buf, o.dst, e.dst, 'dst');
+  writeAddress(buf, o.xlated, e.xlated, 'xlated');
   buf.writeUInt16BE(e.srcPort, o.srcPort);
   buf.writeUInt16BE(e.dstPort, o.dstPort);
   buf.writeUInt16BE(e.xlatedPort, o.xlatedPort);

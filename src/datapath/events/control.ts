@@ -2,7 +2,7 @@
 // configuration the BPF side reads on every event, and the per-CPU delivery counters. Both are
 // pinned by name under the node's pin directory by whichever Ferry object loaded first.
 import path from 'node:path';
-import { BpfMap } from '../datapath/bpf/index.ts';
+import { BpfMap } from '../bpf/index.ts';
 import {
   decodeEventsConfig,
   encodeEventsConfig,

@@ -4,9 +4,9 @@
 // libbpf's ring_buffer__consume and one FFI callback per record this halves the agent's cost per
 // event (the callback and its copy were most of it). Layout: kernel/bpf/ringbuf.c, and libbpf's
 // ringbuf.c for the consumer protocol (acquire the positions, release the consumer position).
-import { ffi, koffi, type Pointer } from '../datapath/bpf/ffi.ts';
-import { BpfError } from '../common/errors.ts';
-import type { BpfMap } from '../datapath/bpf/index.ts';
+import { ffi, koffi, type Pointer } from '../bpf/ffi.ts';
+import { BpfError } from '../../common/errors.ts';
+import type { BpfMap } from '../bpf/index.ts';
 
 const PROT_READ = 0x1;
 const PROT_WRITE = 0x2;
