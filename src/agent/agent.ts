@@ -54,6 +54,8 @@ export interface AgentStatus {
   readonly services: number;
   readonly invalidObjects: readonly { readonly object: string; readonly field: string; readonly message: string }[];
   readonly warnings: readonly string[];
+  /** Frontends the last sync could not program (e.g. a full map), `key: error`; empty when all are in. */
+  readonly degraded: readonly string[];
 }
 
 const DEFAULT_RUNNER: SyncRunnerOptions = { minIntervalMs: 20, maxIntervalMs: 60_000, retryBaseMs: 200, maxBackoffMs: 10_000 };
@@ -73,7 +75,9 @@ export class Agent {
   #lastSuccessAt: number | undefined;
   #firstPendingAt: number | undefined;
   #warnings: readonly string[] = [];
+  #degraded: readonly string[] = [];
   #reportedErrors = new Set<string>();
+  readonly #readiness = Promise.withResolvers<void>();
 
   constructor(options: AgentOptions) {
     this.#model = new ServiceModel(options);
@@ -113,9 +117,10 @@ export class Agent {
     return this.#ready;
   }
 
-  /** Resolves when the agent is ready (the first sync succeeded). */
-  async whenReady(pollMs = 20): Promise<void> {
-    while (!this.#ready) await new Promise((r) => setTimeout(r, pollMs));
+  /** Resolves when the agent is ready (the first sync reached the maps). A promise, not a poll:
+   * an agent that never becomes ready must still let the process exit on SIGTERM. */
+  whenReady(): Promise<void> {
+    return this.#readiness.promise;
   }
 
   model(): ServiceModel {
@@ -134,6 +139,7 @@ export class Agent {
       services: this.#model.services().length,
       invalidObjects: this.#model.errors().map((e) => ({ object: e.object, field: e.field, message: e.message })),
       warnings: this.#warnings,
+      degraded: this.#degraded,
     };
   }
 
@@ -151,7 +157,13 @@ export class Agent {
     const started = performance.now();
     const carriedSince = this.#firstPendingAt;
     this.#firstPendingAt = undefined;
-    this.#adoptOnce();
+    try {
+      this.#adoptOnce();
+    } catch (error) {
+      // Nothing reached the maps: every change is still waiting.
+      this.#firstPendingAt ??= carriedSince;
+      throw error;
+    }
     const computed = this.#model.sync();
     this.#warnings = computed.warnings;
     const result = computed.full ? this.#writer.reconcile(this.#model.table().frontends.values()) : this.#writer.apply(computed.diff);
@@ -166,14 +178,24 @@ export class Agent {
       orphansRemoved: result.orphansRemoved,
       failedFrontends: result.failed.map((f) => `${f.frontend}: ${f.error.message}`),
     };
+    this.#degraded = record.failedFrontends;
+    // Every other frontend is in the maps, so the agent is ready, degraded (as Cilium keeps a node
+    // serving when one Service does not fit): a full map would otherwise keep it never ready. The
+    // failures are listed in the status and /healthz rather than counted as pending changes, which
+    // would take the whole node out of its load balancers for one Service.
+    this.#becomeReady();
     this.#record(record);
     if (result.failed.length > 0) {
       // The model moved on, the maps did not: only a full sync brings them back in step.
       this.#model.markFull();
-      this.#firstPendingAt ??= carriedSince;
       throw new AggregateError(result.failed.map((f) => f.error), `${result.failed.length} frontend(s) not programmed`);
     }
+  }
+
+  #becomeReady(): void {
+    if (this.#ready) return;
     this.#ready = true;
+    this.#readiness.resolve();
   }
 
   #adoptOnce(): void {

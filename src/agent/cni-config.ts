@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { makeDirs } from '../common/fs.ts';
 import type { Node } from '../model/k8s.ts';
 import type { ModelChange } from '../model/service-model.ts';
 
@@ -58,7 +59,7 @@ export class CniConfigWriter {
     const text = JSON.stringify(conflistFor(cidrs, this.#options.mtu), null, 2) + '\n';
     if (text === this.#written) return;
     try {
-      fs.mkdirSync(this.#options.confDir, { recursive: true });
+      makeDirs(this.#options.confDir, '--cni-conf-dir');
       const tmp = `${this.file}.${process.pid}.tmp`;
       fs.writeFileSync(tmp, text, { mode: 0o644 });
       fs.renameSync(tmp, this.file);

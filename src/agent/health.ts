@@ -17,6 +17,9 @@ export interface HealthInput {
    * judged: an API server outage leaves the programmed datapath serving, so it is no reason to
    * take the node out of a load balancer. */
   readonly sourceEventAgeSeconds?: Readonly<Record<string, number>>;
+  /** What the agent serves without (frontends a full map refused, a status file it cannot write).
+   * Listed, not judged: the node serves every other Service. */
+  readonly degraded?: readonly string[];
 }
 
 export interface HealthReport {
@@ -29,6 +32,7 @@ export interface HealthReport {
     readonly pendingForMs?: number;
     readonly reason?: string;
     readonly sourceEventAgeSeconds?: Readonly<Record<string, number>>;
+    readonly degraded?: readonly string[];
   };
 }
 
@@ -50,6 +54,7 @@ export function proxyHealth(input: HealthInput): HealthReport {
       ...(input.sourceEventAgeSeconds === undefined
         ? {}
         : { sourceEventAgeSeconds: input.sourceEventAgeSeconds }),
+      ...(input.degraded?.length ? { degraded: input.degraded } : {}),
     },
   };
 }

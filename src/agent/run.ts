@@ -14,7 +14,11 @@ import { NodeportEdgeWriter } from '../datapath/nodeport/edge-writer.ts';
 import { HealthServer } from '../datapath/nodeport/health-server.ts';
 import { sweepExpired } from '../datapath/nodeport/conntrack.ts';
 import type { NodeportMode, XdpMode } from '../datapath/nodeport/config.ts';
-import { canonicalIp } from '../common/ip.ts';
+import { canonicalIp, cidrContains, parseCidr, parseIp } from '../common/ip.ts';
+import { makeDirs } from '../common/fs.ts';
+import type { HealthCheck } from '../model/frontend.ts';
+import type { NamespacedName } from '../model/k8s.ts';
+import { recordNetns, uninstallNorthSouth } from './netns.ts';
 import { Agent, type SyncRecord } from './agent.ts';
 import { NodeRoutes, type PodRoutingMode } from './node-routes.ts';
 import { CniConfigWriter } from './cni-config.ts';
@@ -65,24 +69,90 @@ interface Closable {
 
 function writeAtomic(file: string, content: string): void {
   const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, content, { mode: 0o600 });
-  fs.renameSync(tmp, file);
+  try {
+    fs.writeFileSync(tmp, content, { mode: 0o600 });
+    fs.renameSync(tmp, file);
+  } catch (error) {
+    fs.rmSync(tmp, { force: true }); // a full disk must not also keep a half-written temp file
+    throw error;
+  }
+}
+
+/** One line per kind of failure, not one per attempt: a full disk fails every 2 s. */
+class WriteProblem {
+  readonly #log: ReturnType<typeof logger>;
+  #current: string | undefined;
+  constructor(log: ReturnType<typeof logger>) {
+    this.#log = log;
+  }
+  get current(): string | undefined {
+    return this.#current;
+  }
+  attempt(file: string, write: () => void): void {
+    try {
+      write();
+      if (this.#current) this.#log.info({ file }, 'written again');
+      this.#current = undefined;
+    } catch (error) {
+      const problem = `${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`;
+      if (problem !== this.#current) this.#log.error({ err: error }, `${problem}; still serving, retrying`);
+      this.#current = problem;
+    }
+  }
 }
 
 export async function runAgent(options: AgentRunOptions): Promise<void> {
   const log = logger('agent', { node: options.nodeName });
-  fs.mkdirSync(options.runDir, { recursive: true, mode: 0o700 });
-  fs.mkdirSync(options.stateDir, { recursive: true, mode: 0o700 });
+  makeDirs(options.runDir, '--run-dir', 0o700);
+  makeDirs(options.stateDir, '--state-dir', 0o700);
+  if (options.cniConfDir !== undefined) makeDirs(options.cniConfDir, '--cni-conf-dir');
   const statusPath = path.join(options.runDir, STATUS_FILE);
   const readyPath = path.join(options.runDir, 'ready');
   fs.rmSync(readyPath, { force: true });
+  recordNetns(options.runDir);
 
+  const pinnedBefore = SocketLbDatapath.pinnedMaps(options.pinDir);
   const datapath = SocketLbDatapath.install({
     pinDir: options.pinDir,
     cgroup: options.cgroup,
     sizes: options.sizes,
   });
   log.info({ ...datapath.report, pinDir: options.pinDir, cgroup: options.cgroup }, 'socket LB installed');
+  const opened: (() => unknown)[] = [() => datapath.close()];
+  let northSouthInstalled = false;
+  const phase = { started: false };
+  try {
+    await serve(options, log, datapath, opened, phase, () => (northSouthInstalled = true), statusPath, readyPath);
+  } catch (error) {
+    if (phase.started) throw error;
+    // A start that fails leaves nothing it added behind: programs it attached, maps it pinned,
+    // north-south filters. What a previous agent left (adopted) keeps serving.
+    const undo: (() => unknown)[] = [
+      ...opened.reverse(),
+      () => northSouthInstalled && datapath.report.adopted.length === 0 && uninstallNorthSouth(options.runDir),
+      () => SocketLbDatapath.removeInstalled(options.pinDir, datapath.report.attached, pinnedBefore),
+    ];
+    for (const step of undo) {
+      try {
+        await step();
+      } catch (undoError) {
+        log.warn({ err: undoError }, 'undoing the failed start');
+      }
+    }
+    throw error;
+  }
+}
+
+async function serve(
+  options: AgentRunOptions,
+  log: ReturnType<typeof logger>,
+  datapath: SocketLbDatapath,
+  opened: (() => unknown)[],
+  phase: { started: boolean },
+  onNorthSouth: () => void,
+  statusPath: string,
+  readyPath: string,
+): Promise<void> {
   const writer = new ServiceWriter(datapath.maps());
   const metrics = new AgentMetrics({
     pinDir: options.pinDir,
@@ -103,9 +173,11 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
     pods: () => (source instanceof ManifestSource || source instanceof KubeSource ? source.pods() : []),
     log,
   });
+  opened.push(() => observe.close(), () => metrics.close());
   let source: Closable & { status(): unknown } = { close: () => {}, status: () => ({}) };
-  const writeStatus = (): void => {
-    writeAtomic(
+  const statusProblem = new WriteProblem(log);
+  const writeStatus = (): void =>
+    statusProblem.attempt(statusPath, () => writeAtomic(
       statusPath,
       JSON.stringify(
         {
@@ -122,8 +194,7 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
         null,
         2,
       ),
-    );
-  };
+    ));
   const agent = new Agent({
     nodeName: options.nodeName,
     ...(options.nodeAddresses ? { nodeAddresses: options.nodeAddresses } : {}),
@@ -157,6 +228,7 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
         pendingSince: agent.pendingSince(),
         timeoutMs: options.healthTimeoutMs ?? 60_000,
         ...(source instanceof KubeSource ? { sourceEventAgeSeconds: eventAges(source) } : {}),
+        degraded: [...status.degraded, ...(statusProblem.current ? [statusProblem.current] : [])],
       });
     },
   }).catch((err: unknown) => {
@@ -165,6 +237,7 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
       ReturnType<typeof startAgentHttp>
     >;
   });
+  opened.push(() => endpoints[Symbol.asyncDispose]());
   log.info({ metrics: endpoints.metrics, healthz: endpoints.healthz }, 'http endpoints');
   const routes =
     options.podRoutes === undefined || options.podRoutes === 'off'
@@ -190,6 +263,7 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
       },
     });
     source = kube;
+    opened.push(() => kube.close());
     ready = kube.ready;
   } else {
     const manifests = ManifestSource.open(options.manifests, {
@@ -202,8 +276,10 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
       },
     });
     source = manifests;
+    opened.push(() => manifests.close());
     ready = manifests.initialListDone;
   }
+  if (routes) opened.push(() => routes.close());
 
   const stopped = new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
@@ -214,20 +290,29 @@ export async function runAgent(options: AgentRunOptions): Promise<void> {
     process.once('SIGINT', () => stop('SIGINT'));
   });
 
-  await Promise.race([ready, stopped]);
-  await agent.start();
-  await Promise.race([agent.whenReady(), stopped]);
+  // A stop before the source has listed must not sync: an empty model would empty the maps.
+  const listed = await Promise.race([ready.then(() => true), stopped.then(() => false)]);
+  opened.push(() => agent.stop());
+  if (listed) {
+    await agent.start();
+    await Promise.race([agent.whenReady(), stopped]);
+  }
   if (agent.ready && options.nodeportInterfaces !== 'auto' && options.nodeportInterfaces.length === 0) {
     log.info('north-south disabled (--nodeport-interfaces none)');
   } else if (agent.ready) {
+    onNorthSouth();
     northSouth = installNorthSouth(options, agent, writer, log, (r) => metrics.onConntrackGc(r));
+    const ns = northSouth;
+    opened.push(() => ns.close());
     northSouth.afterSync();
   }
+  const readyProblem = new WriteProblem(log);
   if (agent.ready) {
     writeStatus();
-    fs.writeFileSync(readyPath, `${Date.now()}\n`);
-    log.info({ frontends: agent.status().frontends }, 'ready');
+    readyProblem.attempt(readyPath, () => fs.writeFileSync(readyPath, `${Date.now()}\n`));
+    log.info({ frontends: agent.status().frontends, degraded: agent.status().degraded }, agent.status().degraded.length ? 'ready, degraded' : 'ready');
   }
+  phase.started = true; // from here on, a failure is no failed start: the datapath stays
   // Source problems (a file that does not parse) change no Service, so no sync reports them: refresh the status file on a timer too.
   const refresh = setInterval(writeStatus, 2000);
   refresh.unref();
@@ -284,7 +369,8 @@ function installNorthSouth(
     ...(options.nodeportMode ? { mode: options.nodeportMode } : {}),
   });
   const edge = new NodeportEdgeWriter(datapath.edgeMaps());
-  const health = new HealthServer({ proxyHealthy: () => agent.ready });
+  // healthCheckNodePorts answer on the NodePort addresses only, as kube-proxy binds them.
+  const health = healthServers(agent, () => agent.ready);
   log.info({ interfaces, xdp: options.xdp, mode: options.nodeportMode ?? 'snat' }, 'north-south installed');
   // Conntrack and NAT entries expire by timestamp on lookup; the sweep frees the ones no packet
   // will look up again (the LRU would evict them only under pressure, losing live flows first).
@@ -307,16 +393,59 @@ function installNorthSouth(
     },
     close: async (): Promise<void> => {
       clearInterval(gc);
-      await health[Symbol.asyncDispose]();
+      await health.close();
       datapath.close();
     },
   };
 }
 
+/** One listener set per NodePort address (--nodeport-addresses), or on '::' when none narrows them. */
+function healthServers(
+  agent: Agent,
+  proxyHealthy: () => boolean,
+): { sync(checks: ReadonlyMap<NamespacedName, HealthCheck>): Promise<void>; close(): Promise<void> } {
+  const servers = nodePortHosts(agent.model().node).map((host) => new HealthServer({ host, proxyHealthy }));
+  return {
+    sync: async (checks) => {
+      await Promise.all(servers.map((s) => s.sync(checks)));
+    },
+    close: async () => {
+      await Promise.all(servers.map((s) => s[Symbol.asyncDispose]()));
+    },
+  };
+}
+
+/** The addresses healthCheckNodePort listeners bind: all ('::') unless --nodeport-addresses narrows them. */
+export function nodePortHosts(node: { readonly addresses: readonly string[]; readonly nodePortAddresses?: readonly string[] }): string[] {
+  if (!node.nodePortAddresses?.length) return ['::'];
+  const cidrs = node.nodePortAddresses.map((c) => parseCidr(c)).filter((c) => c !== undefined);
+  return node.addresses.filter((a) => {
+    const ip = parseIp(a);
+    return ip !== undefined && cidrs.some((c) => cidrContains(c, ip));
+  });
+}
+
+/**
+ * Removes the datapath: north-south filters (in the network namespace the agent ran in), then the
+ * socket LB's links and Ferry's own pins. Every step runs even when an earlier one fails; the
+ * failures are thrown together at the end.
+ */
 export function uninstallAgent(pinDir: string, runDir: string): { links: number; maps: number } {
-  NodeportDatapath.uninstall(runDir);
-  const removed = SocketLbDatapath.uninstall(pinDir);
+  const errors: Error[] = [];
+  try {
+    uninstallNorthSouth(runDir);
+  } catch (error) {
+    errors.push(error as Error);
+  }
+  let removed = { links: 0, maps: 0 };
+  try {
+    removed = SocketLbDatapath.uninstall(pinDir);
+  } catch (error) {
+    errors.push(error as Error);
+  }
   fs.rmSync(path.join(runDir, STATUS_FILE), { force: true });
   fs.rmSync(path.join(runDir, 'ready'), { force: true });
+  if (errors.length === 1) throw errors[0]!;
+  if (errors.length > 1) throw new AggregateError(errors, errors.map((e) => e.message).join('; '));
   return removed;
 }

@@ -4,10 +4,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BpfObject, BpfLink, BpfMap } from './bpf/index.ts';
+import { BpfObject, BpfLink, BpfMap, ensurePinDir } from './bpf/index.ts';
+import { BpfError, InvalidArgumentError } from '../common/errors.ts';
+import { MAX_MAP_SIZE } from './bpf/limits.ts';
 import type { LbMaps } from './service-writer.ts';
 
 export const SOCK_OBJECT = fileURLToPath(new URL('../../build/bpf/sock.o', import.meta.url));
+/** Every object Ferry loads lives here; their pinned maps are the names Ferry owns in a pin dir. */
+const OBJECT_DIR = path.dirname(SOCK_OBJECT);
 
 /** The programs of bpf/sock.c, in attach order (reverse translation first, so a socket translated
  * by a freshly attached connect hook always finds its recvmsg/getpeername counterpart). */
@@ -41,6 +45,15 @@ export interface MapSizes {
   readonly affinity?: number;
 }
 
+/** Which maps each size sets, and the flag an operator sets it with. */
+const SIZED_MAPS: readonly { readonly field: keyof MapSizes; readonly maps: readonly string[]; readonly flag: string }[] = [
+  { field: 'services', maps: [LB_MAP_NAMES.services], flag: '--map-size-services' },
+  { field: 'backends', maps: [LB_MAP_NAMES.backends, LB_MAP_NAMES.revnat], flag: '--map-size-backends' },
+  { field: 'sockRevnat', maps: [LB_MAP_NAMES.sockRevnat], flag: 'sizes.sockRevnat' },
+  { field: 'affinity', maps: [LB_MAP_NAMES.affinity], flag: 'sizes.affinity' },
+];
+
+
 export interface SocketLbOptions {
   /** bpffs directory for this node's pins, e.g. /sys/fs/bpf/ferry (production) or <lab>/node-1. */
   readonly pinDir: string;
@@ -66,18 +79,11 @@ export class SocketLbDatapath {
 
   /** Loads the programs (reusing pinned maps), attaches what is not attached yet, pins the links. */
   static install(options: SocketLbOptions): SocketLbDatapath {
-    fs.mkdirSync(path.join(options.pinDir, 'links'), { recursive: true });
+    ensurePinDir(options.pinDir);
     const object = BpfObject.open(options.objectPath ?? SOCK_OBJECT, { pinRoot: options.pinDir });
     try {
-      const sizes = options.sizes ?? {};
-      if (sizes.services) object.setMapMaxEntries(LB_MAP_NAMES.services, sizes.services);
-      if (sizes.backends) {
-        object.setMapMaxEntries(LB_MAP_NAMES.backends, sizes.backends);
-        object.setMapMaxEntries(LB_MAP_NAMES.revnat, sizes.backends);
-      }
-      if (sizes.sockRevnat) object.setMapMaxEntries(LB_MAP_NAMES.sockRevnat, sizes.sockRevnat);
-      if (sizes.affinity) object.setMapMaxEntries(LB_MAP_NAMES.affinity, sizes.affinity);
-      object.load();
+      SocketLbDatapath.#size(object, options.pinDir, options.sizes ?? {});
+      SocketLbDatapath.#load(object, options.sizes ?? {});
       const attached: string[] = [];
       const adopted: string[] = [];
       for (const name of SOCK_PROGRAMS) {
@@ -96,6 +102,47 @@ export class SocketLbDatapath {
     } catch (error) {
       object.close();
       throw error;
+    }
+  }
+
+  /**
+   * A pinned map keeps its size: libbpf can only reuse a pin whose max_entries match. Without a
+   * flag the pinned size is adopted; a flag asking for another size is refused (a live map cannot
+   * be resized, and replacing it would drop every connection's translation).
+   */
+  static #size(object: BpfObject, pinDir: string, sizes: MapSizes): void {
+    for (const { field, maps, flag } of SIZED_MAPS) {
+      const requested = sizes[field];
+      if (requested !== undefined && (!Number.isInteger(requested) || requested < 1 || requested > MAX_MAP_SIZE))
+        throw new InvalidArgumentError(`${flag}: ${requested} is not an integer from 1 to ${MAX_MAP_SIZE}`);
+      for (const name of maps) {
+        const pin = path.join(pinDir, name);
+        if (!fs.existsSync(pin)) {
+          if (requested !== undefined) object.setMapMaxEntries(name, requested);
+          continue;
+        }
+        using pinned = BpfMap.openPinned(pin);
+        if (requested !== undefined && requested !== pinned.maxEntries)
+          throw new InvalidArgumentError(
+            `${flag} ${requested}: the pinned map ${pin} has ${pinned.maxEntries} entries and cannot be resized in place; ` +
+              `start with ${flag} ${pinned.maxEntries}, or run 'ferry agent --uninstall --pin-dir ${pinDir}' first (live connections through Services are dropped) and start again`,
+          );
+        object.setMapMaxEntries(name, pinned.maxEntries);
+      }
+    }
+  }
+
+  /** Loads; a map the kernel refuses to create at the size asked is named with its flag. */
+  static #load(object: BpfObject, sizes: MapSizes): void {
+    try {
+      object.load();
+    } catch (error) {
+      const failed = error instanceof BpfError ? /map '([^']+)': failed to create/.exec(error.verifierLog ?? '')?.[1] : undefined;
+      const sized = SIZED_MAPS.find((m) => failed !== undefined && m.maps.includes(failed) && sizes[m.field] !== undefined);
+      if (!sized || !(error instanceof BpfError)) throw error;
+      throw new InvalidArgumentError(
+        `${sized.flag} ${sizes[sized.field]}: the kernel refused to create ${failed} of that size (${error.errnoName})`,
+      );
     }
   }
 
@@ -126,29 +173,65 @@ export class SocketLbDatapath {
     return fs.existsSync(dir) ? fs.readdirSync(dir).sort() : [];
   }
 
-  /** Detaches every program (removing a link's last pin detaches it) and removes the maps' pins. */
+  /**
+   * Detaches Ferry's programs (removing a link's last pin detaches it) and removes the pins of
+   * Ferry's own maps, by their exact names: anything else in the directory is someone else's.
+   * Every pin is tried; failures are collected and thrown together at the end.
+   */
   static uninstall(pinDir: string): { readonly links: number; readonly maps: number } {
     let links = 0;
     let maps = 0;
+    const errors: Error[] = [];
     const linkDir = path.join(pinDir, 'links');
-    if (fs.existsSync(linkDir)) {
-      for (const name of fs.readdirSync(linkDir)) {
-        const link = BpfLink.openPinned(path.join(linkDir, name));
+    for (const name of SOCK_PROGRAMS) {
+      const pin = path.join(linkDir, name);
+      if (!fs.existsSync(pin)) continue;
+      try {
+        const link = BpfLink.openPinned(pin);
         link.detach();
         link.close();
-        fs.rmSync(path.join(linkDir, name));
+        fs.rmSync(pin);
         links++;
+      } catch (error) {
+        errors.push(error as Error);
       }
-      fs.rmdirSync(linkDir);
     }
-    if (fs.existsSync(pinDir)) {
-      for (const name of fs.readdirSync(pinDir)) {
-        if (!name.startsWith('ferry_')) continue;
-        fs.rmSync(path.join(pinDir, name));
+    if (fs.existsSync(linkDir) && fs.readdirSync(linkDir).length === 0) fs.rmdirSync(linkDir);
+    for (const name of ferryMapNames(pinDir)) {
+      const pin = path.join(pinDir, name);
+      if (!fs.existsSync(pin)) continue;
+      try {
+        fs.rmSync(pin);
         maps++;
+      } catch (error) {
+        errors.push(error as Error);
       }
     }
+    if (errors.length > 0)
+      throw new AggregateError(errors, `${pinDir}: ${errors.length} pin(s) not removed: ${errors.map((e) => e.message).join('; ')}`);
     return { links, maps };
+  }
+
+  /** Which of Ferry's map pins exist under pinDir now (before an install, to undo only its own). */
+  static pinnedMaps(pinDir: string): string[] {
+    return ferryMapNames(pinDir).filter((name) => fs.existsSync(path.join(pinDir, name)));
+  }
+
+  /** Undoes a failed start: detaches the links it attached and removes the map pins it created. */
+  static removeInstalled(pinDir: string, attached: readonly string[], pinnedBefore: readonly string[]): void {
+    for (const name of attached) {
+      const pin = path.join(pinDir, 'links', name);
+      if (!fs.existsSync(pin)) continue;
+      const link = BpfLink.openPinned(pin);
+      link.detach();
+      link.close();
+      fs.rmSync(pin);
+    }
+    const kept = new Set(pinnedBefore);
+    for (const name of ferryMapNames(pinDir)) if (!kept.has(name)) fs.rmSync(path.join(pinDir, name), { force: true });
+    const linkDir = path.join(pinDir, 'links');
+    if (fs.existsSync(linkDir) && fs.readdirSync(linkDir).length === 0) fs.rmdirSync(linkDir);
+    if (fs.readdirSync(pinDir).length === 0) fs.rmdirSync(pinDir);
   }
 
   /** Opens the pinned LB maps without loading anything (the CLI, with the agent down). */
@@ -161,4 +244,15 @@ export class SocketLbDatapath {
       nodeports: open(LB_MAP_NAMES.nodeports),
     };
   }
+}
+
+/** The maps Ferry's objects pin by name: read from the objects, so the list cannot drift from them. */
+export function ferryMapNames(pinDir: string): string[] {
+  const names = new Set<string>();
+  for (const file of fs.readdirSync(OBJECT_DIR)) {
+    if (!file.endsWith('.o')) continue;
+    using object = BpfObject.open(path.join(OBJECT_DIR, file), { pinRoot: pinDir });
+    for (const name of object.pinnedMapNames()) names.add(name);
+  }
+  return [...names].sort();
 }

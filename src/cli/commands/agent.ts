@@ -3,6 +3,7 @@ import os from 'node:os';
 import fs from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { canonicalIp, parseCidr } from '../../common/ip.ts';
+import { MAX_MAP_SIZE } from '../../datapath/bpf/limits.ts';
 
 function list(value: string): string[] {
   return value
@@ -46,6 +47,16 @@ function nonNegative(flag: string) {
   };
 }
 
+/** A map size: a decimal integer the kernel can create (1 … 2^31; 2^32+1 must not wrap to 1). */
+function mapSize(flag: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^[1-9][0-9]*$/.test(value.trim()) || !Number.isSafeInteger(n) || n > MAX_MAP_SIZE)
+      throw new InvalidArgumentError(`${flag}: "${value}" is not an integer from 1 to ${MAX_MAP_SIZE}`);
+    return n;
+  };
+}
+
 /** The cgroup2 mount: the default cgroup is its root, as in production. */
 function cgroup2Root(): string {
   const line = fs
@@ -85,8 +96,8 @@ export function register(program: Command): void {
     )
     .option('--cgroup <dir>', 'cgroup v2 whose sockets are load-balanced', cgroup2Root())
     .option('--pin-dir <dir>', 'bpffs directory for maps and links', DEFAULT_PIN_DIR)
-    .option('--map-size-services <n>', 'entries of ferry_services_v1', count('--map-size-services'))
-    .option('--map-size-backends <n>', 'entries of ferry_backends_v1', count('--map-size-backends'))
+    .option('--map-size-services <n>', 'entries of ferry_services_v1', mapSize('--map-size-services'))
+    .option('--map-size-backends <n>', 'entries of ferry_backends_v1', mapSize('--map-size-backends'))
     .option(
       '--nodeport-interfaces <list>',
       "north-south interfaces: 'auto' (those holding node addresses), 'none', or names",

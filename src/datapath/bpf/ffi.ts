@@ -102,6 +102,9 @@ export const ffi = {
     'void *bpf_object__find_program_by_name(void *obj, const char *name)',
   ),
   bpf_map__fd: libbpf.func('int bpf_map__fd(void *map)'),
+  bpf_object__next_map: libbpf.func('void *bpf_object__next_map(void *obj, void *map)'),
+  bpf_map__name: libbpf.func('const char *bpf_map__name(void *map)'),
+  bpf_map__pin_path: libbpf.func('const char *bpf_map__pin_path(void *map)'),
   bpf_map__set_max_entries: libbpf.func('int bpf_map__set_max_entries(void *map, uint32_t max_entries)'),
   bpf_map__initial_value: libbpf.func('void *bpf_map__initial_value(void *map, _Out_ size_t *psize)'),
   bpf_map__set_initial_value: libbpf.func(

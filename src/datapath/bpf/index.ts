@@ -17,3 +17,4 @@ export {
 } from './program.ts';
 export { RingBufferReader } from './ringbuf.ts';
 export { errnoName } from './errors.ts';
+export { ensurePinDir, BPF_FS_MAGIC } from './bpffs.ts';

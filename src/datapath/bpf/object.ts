@@ -63,6 +63,15 @@ export class BpfObject implements Disposable {
     );
   }
 
+  /** Names of the maps this object pins by name under its pin root (known before load). */
+  pinnedMapNames(): string[] {
+    const names: string[] = [];
+    for (let m = ffi.bpf_object__next_map(this.#live(), null) as Pointer | null; m !== null; m = ffi.bpf_object__next_map(this.#live(), m) as Pointer | null) {
+      if (ffi.bpf_map__pin_path(m) !== null) names.push(ffi.bpf_map__name(m) as string);
+    }
+    return names;
+  }
+
   /** Overwrites a whole read-only data section (e.g. '.rodata') before load; offsets are the caller's. */
   setInitialValue(mapName: string, data: Buffer): void {
     check(
