@@ -14,7 +14,6 @@ export const GATEWAY_IPV4 = '169.254.1.1';
 /** The host veth's link-local address: the EUI-64 of GATEWAY_MAC, what the kernel would derive. */
 export const GATEWAY_IPV6 = 'fe80::ecee:eeff:feee:eeee';
 
-
 export interface PodInterfaceSpec {
   /** The pod's network namespace (a path: /run/netns/NAME or /proc/PID/ns/net). */
   readonly netnsPath: string;
@@ -210,7 +209,12 @@ export async function delPodInterface(ref: PodInterfaceRef): Promise<void> {
   // The host end may already be gone (its namespace was torn down) while the pod end survives.
   // Deleting a veth end removes its peer, so the pod side needs a look only when the host end was
   // missing (a veth delete waits for the kernel's RCU grace period: each one costs milliseconds).
-  if (result.code !== 0 && ref.netnsPath !== undefined && ref.ifname !== undefined && ref.owner !== undefined) {
+  if (
+    result.code !== 0 &&
+    ref.netnsPath !== undefined &&
+    ref.ifname !== undefined &&
+    ref.owner !== undefined
+  ) {
     checkName('ifname', ref.ifname);
     const link = (await optionalJson<IpLink[]>(['link', 'show', 'dev', ref.ifname], ref.netnsPath))?.[0];
     if (link?.ifalias !== ref.owner) return; // another container's interface, or none

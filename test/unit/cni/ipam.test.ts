@@ -1,5 +1,5 @@
 // Host-local IPAM on a temporary directory: skipping reserved addresses, persistence, exhaustion,
-// release, GC, stale-lock recovery and concurrent allocators in separate processes.
+// release, GC, range sets, a leftover lock file and concurrent allocators in separate processes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
