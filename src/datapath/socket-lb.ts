@@ -79,12 +79,15 @@ export class SocketLbDatapath {
 
   /** Loads the programs (reusing pinned maps), attaches what is not attached yet, pins the links. */
   static install(options: SocketLbOptions): SocketLbDatapath {
+    if (!fs.statSync(options.cgroup, { throwIfNoEntry: false })?.isDirectory())
+      throw new InvalidArgumentError(`--cgroup ${options.cgroup}: no such cgroup v2 directory`);
     ensurePinDir(options.pinDir);
+    const pinnedBefore = SocketLbDatapath.pinnedMaps(options.pinDir);
     const object = BpfObject.open(options.objectPath ?? SOCK_OBJECT, { pinRoot: options.pinDir });
+    const attached: string[] = [];
     try {
       SocketLbDatapath.#size(object, options.pinDir, options.sizes ?? {});
       SocketLbDatapath.#load(object, options.sizes ?? {});
-      const attached: string[] = [];
       const adopted: string[] = [];
       for (const name of SOCK_PROGRAMS) {
         const pin = path.join(options.pinDir, 'links', name);
@@ -94,13 +97,22 @@ export class SocketLbDatapath {
           continue;
         }
         const link = object.program(name).attachCgroup(options.cgroup);
-        link.pin(pin);
-        link.close();
+        try {
+          link.pin(pin);
+        } finally {
+          link.close(); // unpinned, closing the link detaches it
+        }
         attached.push(name);
       }
       return new SocketLbDatapath(object, { attached, adopted });
     } catch (error) {
       object.close();
+      // All or nothing: what this install attached or pinned goes again.
+      try {
+        SocketLbDatapath.removeInstalled(options.pinDir, attached, pinnedBefore);
+      } catch {
+        // the install's own error is the one to report; `ferry agent --uninstall` removes the rest
+      }
       throw error;
     }
   }
