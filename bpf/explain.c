@@ -19,8 +19,8 @@ struct explain_sock_ctx {
 	__u64 client;     /* netns cookie of the client (the affinity key) */
 	/* out */
 	__u8 found;       /* a master entry exists */
-	__u8 verdict;     /* FERRY_VERDICT_* (TRANSLATED when a backend was picked) */
-	__u8 reason;      /* FERRY_REASON_* */
+	enum ferry_verdict verdict; /* TRANSLATED when a backend was picked */
+	enum ferry_reason reason;
 	__u8 flags;       /* FERRY_EV_F_AFFINITY … */
 	__u32 service_id;
 	__u16 count;      /* backend slots of the frontend */

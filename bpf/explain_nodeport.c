@@ -26,8 +26,8 @@ struct explain_packet_ctx {
 	__u8 kind;         /* out: the frontend's LB_KIND_* */
 	/* out */
 	__u8 found;        /* a frontend entry matched */
-	__u8 verdict;      /* FERRY_VERDICT_* */
-	__u8 reason;       /* FERRY_REASON_* */
+	enum ferry_verdict verdict;
+	enum ferry_reason reason;
 	__u8 by_maglev;    /* the backend came from the Maglev table */
 	__u8 established;  /* a live conntrack entry exists for the tuple */
 	__u8 ct_flags;     /* its CT_F_* */

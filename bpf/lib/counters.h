@@ -1,16 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Every counter map of Ferry has one shape: a per-CPU array of u64, one slot per reason, pinned
- * by name so the agent and the CLI read it while the programs run. */
+ * by name so the agent and the CLI read it while the programs run. The key is typed by the
+ * reasons.h enum of its slots (4 bytes, as a u32), which puts the enum into the object's BTF. */
 #pragma once
 
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 
-#define FERRY_COUNTER_MAP(map_name, slots)                                                       \
+#define FERRY_COUNTER_MAP(map_name, slot_enum, slots)                                            \
 	struct {                                                                                 \
 		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);                                         \
 		__uint(max_entries, slots);                                                      \
-		__type(key, __u32);                                                              \
+		__type(key, slot_enum);                                                          \
 		__type(value, __u64);                                                            \
 		__uint(pinning, LIBBPF_PIN_BY_NAME);                                             \
 	} map_name SEC(".maps")

@@ -11,13 +11,15 @@
  * or the ring is full; the caller just carries on. Per-reason counters are kept separately by each
  * program and do not depend on events.
  *
- * The layout is ABI with src/observe (the decoder there mirrors it field by field); append only,
- * and bump the map's version suffix when a field moves.
+ * The layout is ABI with src/datapath/events/codec.ts (its decoder mirrors it field by field);
+ * append only, and bump the map's version suffix when a field moves. Verdicts, reasons and the
+ * counter slots are in reasons.h.
  */
 #pragma once
 
 #include "lb.h"
 #include "counters.h"
+#include "reasons.h"
 
 #ifndef FERRY_EVENTS_RING_BYTES
 #define FERRY_EVENTS_RING_BYTES (4 << 20) /* power of two, page multiple; the agent may resize at load */
@@ -32,30 +34,6 @@ enum ferry_origin {
 	FERRY_ORIGIN_TC_INGRESS = 4, /* tc ingress on an external interface */
 	FERRY_ORIGIN_TC_EGRESS = 5,  /* tc egress on an external interface */
 	FERRY_ORIGIN_XDP = 6,        /* XDP on an external interface */
-};
-
-/* Hubble's words where they fit. */
-enum ferry_verdict {
-	FERRY_VERDICT_TRANSLATED = 1, /* socket layer: the destination was rewritten to a backend */
-	FERRY_VERDICT_FORWARDED = 2,  /* packet path: translated (or reverse-translated) and passed on */
-	FERRY_VERDICT_DROPPED = 3,    /* silently discarded (or, at the socket layer, failed with an errno) */
-	FERRY_VERDICT_REJECTED = 4,   /* refused actively: ECONNREFUSED, TCP RST, ICMP port unreachable */
-};
-
-/* Why: 0 for an ordinary translation/forward; otherwise the drop or reject reason. */
-enum ferry_reason {
-	FERRY_REASON_NONE = 0,
-	FERRY_REASON_NO_BACKEND = 1,         /* the service has no endpoints at all */
-	FERRY_REASON_NO_LOCAL_BACKEND = 2,   /* iTP/eTP Local and no backend on this node */
-	FERRY_REASON_SOURCE_RANGE = 3,       /* client outside loadBalancerSourceRanges */
-	FERRY_REASON_CT_FULL = 4,            /* conntrack entry could not be created */
-	FERRY_REASON_NAT_PORTS_EXHAUSTED = 5,/* no free SNAT port */
-	FERRY_REASON_MALFORMED = 6,          /* packet too short or a rewrite helper failed */
-	FERRY_REASON_MISSED_TAIL_CALL = 7,   /* a tail call to a stage program failed */
-	FERRY_REASON_BACKEND_MISSING = 8,    /* a slot named a backend that is gone (a race, or a bug) */
-	FERRY_REASON_FAMILY_MISMATCH = 9,    /* an IPv4 socket and an IPv6-only backend */
-	FERRY_REASON_NODEPORT_RESERVED = 10, /* bind() to a port NodePorts own on this node */
-	FERRY_REASON_MAX,
 };
 
 enum ferry_ct_state {
@@ -86,8 +64,8 @@ struct ferry_event {
 	__be16 xlated_port;
 	__u8 protocol;        /* IPPROTO_* */
 	__u8 origin;          /* enum ferry_origin */
-	__u8 verdict;         /* enum ferry_verdict */
-	__u8 reason;          /* enum ferry_reason */
+	enum ferry_verdict verdict;
+	enum ferry_reason reason;
 	__u8 ct_state;        /* enum ferry_ct_state */
 	__u8 flags;           /* FERRY_NAT_* | FERRY_EV_F_* */
 	__u32 service_id;     /* frontend id (keys ferry_revnat_v1); 0 when not a service */
@@ -97,7 +75,7 @@ struct ferry_event {
 	__u32 pad;
 };
 
-_Static_assert(sizeof(struct ferry_event) == 112, "ferry_event is ABI with src/observe");
+_Static_assert(sizeof(struct ferry_event) == 112, "ferry_event is ABI with src/datapath/events");
 
 #define FERRY_EV_CFG_SET 0x1 /* the agent wrote this entry; otherwise the compiled defaults apply */
 
@@ -118,16 +96,6 @@ struct ferry_events_bucket {
 	__u64 last_ns;
 	__u64 tokens;
 	__u64 seq; /* for 1-in-N sampling */
-};
-
-/* Indexes of ferry_events_counters_v1 (mirrored in src/observe). */
-enum ferry_ev_counter {
-	FERRY_EV_EMITTED = 0,
-	FERRY_EV_LOST_RING_FULL = 1,  /* bpf_ringbuf_reserve failed: the agent is not keeping up */
-	FERRY_EV_RATE_LIMITED = 2,    /* the per-CPU token bucket was empty */
-	FERRY_EV_SAMPLED_OUT = 3,     /* skipped by 1-in-N sampling (by design, not a loss) */
-	FERRY_EV_FILTERED = 4,        /* the verdict is switched off in the config */
-	FERRY_EV_COUNTER_MAX = 8,
 };
 
 struct {
@@ -152,7 +120,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ferry_events_bucket_v1 SEC(".maps");
 
-FERRY_COUNTER_MAP(ferry_events_counters_v1, FERRY_EV_COUNTER_MAX);
+FERRY_COUNTER_MAP(ferry_events_counters_v1, enum ferry_ev_counter, FERRY_EV_COUNTER_MAX);
 
 static __always_inline void ferry_ev_count(enum ferry_ev_counter c)
 {

@@ -692,9 +692,9 @@ static __always_inline int np_stage_service(ctx_t *ctx, struct np_pkt *p, __u64 
 		return NP_CONTINUE;
 	if (d.verdict != FERRY_VERDICT_FORWARDED) {
 		if (d.reason == FERRY_REASON_SOURCE_RANGE)
-			np_count(NP_STAT_DROP_SRC_RANGE);
+			np_count(NP_STAT_DROP_SOURCE_RANGE);
 		else if (d.reason == FERRY_REASON_NO_LOCAL_BACKEND)
-			np_count(NP_STAT_DROP_NO_LOCAL);
+			np_count(NP_STAT_DROP_NO_LOCAL_BACKEND);
 		else if (d.reason == FERRY_REASON_BACKEND_MISSING)
 			np_count(NP_STAT_DROP_NO_BACKEND);
 		np_event_pkt(ctx, p, d.verdict, d.reason, d.svc.service_id);
@@ -737,7 +737,7 @@ static __always_inline int np_stage_service(ctx_t *ctx, struct np_pkt *p, __u64 
 	/* DSR replies never come back here: no reply entry. */
 	e.nat_port = dsr ? 1 : nat_insert(&reply, &n, snat);
 	if (!e.nat_port) {
-		np_count(snat ? NP_STAT_DROP_SNAT_PORTS : NP_STAT_CT_CREATE_FAIL);
+		np_count(snat ? NP_STAT_DROP_SNAT_PORTS_EXHAUSTED : NP_STAT_CT_CREATE_FAIL);
 		np_event_pkt(ctx, p, FERRY_VERDICT_DROPPED,
 			     snat ? FERRY_REASON_NAT_PORTS_EXHAUSTED : FERRY_REASON_CT_FULL, d.svc.service_id);
 		return CTX_DROP;

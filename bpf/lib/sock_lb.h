@@ -17,19 +17,6 @@
 #define SYS_REJECT 0
 #define SYS_PROCEED 1
 
-/* Reasons, also the indexes of ferry_sock_counters_v1 (mirrored by SOCK_REASONS in src/datapath/lb-codec.ts). */
-enum sock_reason {
-	SOCK_TRANSLATED = 0,      /* frontend rewritten to a backend */
-	SOCK_REJECT_NO_BACKEND,   /* the service has no endpoints: ECONNREFUSED */
-	SOCK_DROP_POLICY,         /* iTP/eTP Local left no backend here: EHOSTUNREACH */
-	SOCK_DROP_MISSING_BACKEND,/* a slot pointed at a backend that is gone (should not happen) */
-	SOCK_AFFINITY_HIT,        /* sessionAffinity reused the previous backend */
-	SOCK_REVNAT,              /* recvmsg/getpeername showed the frontend back */
-	SOCK_BIND_REFUSED,        /* a bind to an allocated NodePort was refused */
-	SOCK_REVNAT_UPDATE_FAIL,  /* the reverse entry could not be written (LRU under pressure) */
-	SOCK_REASON_MAX,
-};
-
 struct sock_revnat_key {
 	__u64 cookie;     /* socket cookie */
 	__u8 address[16]; /* backend address the socket is connected / sending to */
@@ -92,7 +79,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ferry_nodeports_v1 SEC(".maps");
 
-FERRY_COUNTER_MAP(ferry_sock_counters_v1, SOCK_REASON_MAX);
+FERRY_COUNTER_MAP(ferry_sock_counters_v1, enum sock_reason, SOCK_REASON_MAX);
 
 static __always_inline void sock_count(enum sock_reason reason)
 {

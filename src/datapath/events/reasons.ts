@@ -1,7 +1,8 @@
-// Names of the datapath's counter slots and event reasons, in C order: SOCK_REASONS mirrors
-// enum sock_reason (bpf/lib/sock_lb.h, the slots of ferry_sock_counters_v1), NP_STAT_NAMES enum
-// np_stat (bpf/lib/nodeport_stats.h, ferry_np_stats_v1) and REASONS enum ferry_reason
-// (bpf/lib/events.h, the reason of a flow event). Append only: the numbers are read from pinned maps by a newer or older agent.
+// Names of the datapath's verdicts, reasons and counter slots, in the C order of bpf/lib/reasons.h:
+// SOCK_REASONS is enum sock_reason (the slots of ferry_sock_counters_v1), NP_STAT_NAMES enum
+// np_stat (ferry_np_stats_v1), REASONS enum ferry_reason and VERDICTS enum ferry_verdict (a flow
+// event's and an explanation's). test/kernel/observe/reasons.test.ts checks each against the enum
+// in the objects' BTF, so a C change not made here fails a test. Append only: the numbers are read from pinned maps by a newer or older agent.
 
 export const SOCK_REASONS = [
   'translated',
