@@ -118,23 +118,27 @@ export class CniNode {
 
   /** The pod's interface as the kernel has it, or undefined when there is none. */
   podLink(netns: string, ifname = 'eth0'): PodLink | undefined {
-    try {
-      const link = JSON.parse(
-        execFileSync('nsenter', [`--net=${netns}`, 'ip', '-j', 'addr', 'show', 'dev', ifname], {
+    const ip = (...args: string[]): unknown[] =>
+      JSON.parse(
+        execFileSync('nsenter', [`--net=${netns}`, 'ip', '-j', ...args, 'show', 'dev', ifname], {
           encoding: 'utf8',
           stdio: 'pipe',
         }),
-      ) as { ifalias?: string; addr_info?: { local: string; prefixlen: number; scope: string }[] }[];
-      const l = link[0];
-      if (!l) return undefined;
+      ) as unknown[];
+    try {
+      // `ip addr` leaves out the alias; `ip link` has it.
+      const link = ip('link')[0] as { ifalias?: string } | undefined;
+      const addr = ip('addr')[0] as
+        { addr_info?: { local: string; prefixlen: number; scope: string }[] } | undefined;
+      if (!link) return undefined;
       return {
-        owner: l.ifalias,
-        addresses: (l.addr_info ?? [])
+        owner: link.ifalias,
+        addresses: (addr?.addr_info ?? [])
           .filter((a) => a.scope === 'global')
           .map((a) => `${a.local}/${a.prefixlen}`),
       };
     } catch {
-      return undefined;
+      return undefined; // no such device
     }
   }
 
