@@ -80,3 +80,34 @@ test('an invalid object is reported in status and does not stop the others', asy
   assert.equal(agent.status().invalidObjects[0]?.field, 'spec.ports[0].port');
   await agent.stop();
 });
+
+test('a first sync that cannot program one frontend makes the agent ready and degraded, naming it; a later success clears it', async () => {
+  const writer = new FakeWriter();
+  writer.failNext = 1;
+  const agent = new Agent({ nodeName: 'node-1', nodeAddresses: ['172.30.0.1'], writer, log, runner: { minIntervalMs: 5, retryBaseMs: 5 } });
+  agent.onChange({ kind: 'Service', previous: undefined, current: svc('web', {}) });
+  let resolved = false;
+  void agent.whenReady().then(() => (resolved = true));
+  await agent.start();
+  assert.ok(agent.ready, 'degraded is ready');
+  await until(() => resolved, 'whenReady');
+  assert.deepEqual(agent.status().degraded, ['x: map full']);
+  assert.equal(agent.pendingSince(), undefined, 'a reported failure is not a pending change');
+  await until(() => agent.status().degraded.length === 0, 'the retry succeeding');
+  await agent.stop();
+});
+
+test('whenReady of an agent that never became ready keeps no timer alive', async () => {
+  const writer = new FakeWriter();
+  writer.readBack = () => {
+    throw new Error('maps unreadable');
+  };
+  const agent = new Agent({ nodeName: 'node-1', writer, log, runner: { minIntervalMs: 5, retryBaseMs: 1000 } });
+  void agent.whenReady();
+  await agent.start();
+  assert.equal(agent.ready, false);
+  await agent.stop();
+  // An active handle left by a readiness poll would keep the process from exiting on SIGTERM.
+  const timers = process.getActiveResourcesInfo().filter((r) => r === 'Timeout');
+  assert.deepEqual(timers, []);
+});
