@@ -149,7 +149,9 @@ export class SocketLbDatapath {
     try {
       object.load();
     } catch (error) {
-      const failed = error instanceof BpfError ? /map '([^']+)': failed to create/.exec(error.verifierLog ?? '')?.[1] : undefined;
+      // libbpf names the map it could not create in its log (wording differs across versions).
+      const m = error instanceof BpfError ? /bpf_create_map_xattr\(([^)]+)\)|map '([^']+)': failed to create/.exec(error.verifierLog ?? '') : null;
+      const failed = m?.[1] ?? m?.[2];
       const sized = SIZED_MAPS.find((m) => failed !== undefined && m.maps.includes(failed) && sizes[m.field] !== undefined);
       if (!sized || !(error instanceof BpfError)) throw error;
       throw new InvalidArgumentError(

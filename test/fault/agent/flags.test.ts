@@ -32,6 +32,14 @@ test('--map-size-* outside 1 … 2^31 or not an integer is refused naming the fl
   table.row('--map-size-services 0 / 2^32+1 / 1.5 / many', 'refused before anything is installed, one line naming the flag');
 });
 
+test('a map size the kernel refuses to create is named by its flag, and nothing stays pinned', async (t) => {
+  const env = agentEnv(t);
+  const exit = await env.run(env.args(['--map-size-services', String(2 ** 31)]));
+  assertOneLineError(exit, /--map-size-services 2147483648: the kernel refused to create ferry_services_v1 of that size \(E2BIG\)/);
+  assert.deepEqual(fs.existsSync(env.pinDir) ? fs.readdirSync(env.pinDir) : [], []);
+  table.row('--map-size-services 2^31 (kernel: E2BIG)', 'one line naming the flag and the map; nothing pinned');
+});
+
 test('a restart asking another size of a pinned map is refused with what to do; without the flag the pinned size is adopted', async (t) => {
   const env = agentEnv(t);
   writeServices(env, 2);
