@@ -200,10 +200,8 @@ static __always_inline int np_reject(ctx_t *ctx)
 	} else if (p.t.proto == IPPROTO_UDP) {
 		rc = np_reject_udp(ctx, &p);
 	}
-	if (rc < 0) {
-		np_count(NP_STAT_DROP_ERROR);
-		return CTX_DROP;
-	}
+	if (rc < 0) /* the frontend's REJECTED event is out already; this tells why no answer came */
+		return np_drop(ctx, &p, NP_STAT_DROP_ERROR, FERRY_REASON_MALFORMED, 0);
 	return rc;
 }
 
@@ -279,10 +277,8 @@ static __always_inline int np_icmp4_xlate(ctx_t *ctx, struct np_pkt *p, __u64 no
 	c = csum_fold((__u64)(__u16)~c + (__u32)bpf_csum_diff((__be32 *)&old, sizeof(old), (__be32 *)&q, sizeof(q), 0));
 	__builtin_memcpy(&q.icmp[2], &c, 2);
 	if (ctx_store(ctx, p->l4off, &q, sizeof(q)) || np_set_addr(ctx, p, 0, &osrc) ||
-	    np_set_addr(ctx, p, 1, &odst)) {
-		np_count(NP_STAT_DROP_ERROR);
-		return CTX_DROP;
-	}
+	    np_set_addr(ctx, p, 1, &odst))
+		return np_drop(ctx, p, NP_STAT_DROP_ERROR, FERRY_REASON_MALFORMED, 0);
 	np_count(NP_STAT_ICMP_XLATE);
 	return np_forward(ctx, p, 1);
 }
@@ -351,10 +347,8 @@ static __always_inline int np_icmp6_xlate(ctx_t *ctx, struct np_pkt *p, __u64 no
 	c = csum_fold((__u64)(__u16)~c + (__u32)bpf_csum_diff((__be32 *)&old, sizeof(old), (__be32 *)&q, sizeof(q), 0));
 	__builtin_memcpy(&q.icmp[2], &c, 2);
 	if (ctx_store(ctx, p->l4off, &q, sizeof(q)) || np_set_addr(ctx, p, 0, &osrc) ||
-	    np_set_addr(ctx, p, 1, &odst)) {
-		np_count(NP_STAT_DROP_ERROR);
-		return CTX_DROP;
-	}
+	    np_set_addr(ctx, p, 1, &odst))
+		return np_drop(ctx, p, NP_STAT_DROP_ERROR, FERRY_REASON_MALFORMED, 0);
 	np_count(NP_STAT_ICMP_XLATE);
 	return np_forward(ctx, p, 1);
 }

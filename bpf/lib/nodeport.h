@@ -105,39 +105,71 @@ static __always_inline void np_v4_mapped(union np_addr *a, __be32 v4)
 	a->w[3] = v4;
 }
 
-/* One flow event for `ferry observe` (rate-limited and counted in events.h). The flow is always
- * told from the client's side: src = client, dst = frontend, xlated = backend. */
-static __always_inline void np_event(const ctx_t *ctx, __u8 origin, const union np_addr *client, __be16 cport,
-				     const union np_addr *frontend, __be16 fport, __u8 proto,
-				     const union np_addr *backend, __be16 bport, __u8 verdict, __u8 reason,
-				     __u8 ct_state, __u8 flags, __u32 service_id, __u32 backend_id)
+/* A flow as events tell it, always from the client's side: src = client, dst = frontend,
+ * xlated = backend (NULL when none was picked). */
+struct np_flow {
+	const union np_addr *client;
+	const union np_addr *frontend;
+	const union np_addr *backend;
+	__be16 cport;
+	__be16 fport;
+	__be16 bport;
+	__u8 proto;
+	__u8 ct_state; /* FERRY_CT_* */
+	__u8 flags;    /* FERRY_NAT_* | FERRY_EV_F_* */
+	__u32 service_id;
+	__u32 backend_id;
+};
+
+/* One flow event for `ferry observe` (rate-limited and counted in events.h). */
+static __always_inline void np_event(const ctx_t *ctx, __u8 origin, enum ferry_verdict verdict,
+				     enum ferry_reason reason, const struct np_flow *f)
 {
 	struct ferry_event *ev = ferry_ev_begin(origin, verdict, reason);
 
 	if (!ev)
 		return;
-	__builtin_memcpy(ev->src, client->b, 16);
-	__builtin_memcpy(ev->dst, frontend->b, 16);
-	if (backend)
-		__builtin_memcpy(ev->xlated, backend->b, 16);
-	ev->src_port = cport;
-	ev->dst_port = fport;
-	ev->xlated_port = bport;
-	ev->protocol = proto;
-	ev->ct_state = ct_state;
-	ev->flags = flags;
-	ev->service_id = service_id;
-	ev->backend_id = backend_id;
+	__builtin_memcpy(ev->src, f->client->b, 16);
+	__builtin_memcpy(ev->dst, f->frontend->b, 16);
+	if (f->backend)
+		__builtin_memcpy(ev->xlated, f->backend->b, 16);
+	ev->src_port = f->cport;
+	ev->dst_port = f->fport;
+	ev->xlated_port = f->bport;
+	ev->protocol = f->proto;
+	ev->ct_state = f->ct_state;
+	ev->flags = f->flags;
+	ev->service_id = f->service_id;
+	ev->backend_id = f->backend_id;
 	ev->ifindex = ctx_ifindex(ctx);
 	ferry_ev_submit(ev);
 }
 
 /* An event about a packet as it arrived (no translation). */
-static __always_inline void np_event_pkt(const ctx_t *ctx, const struct np_pkt *p, __u8 verdict, __u8 reason,
-					 __u32 service_id)
+static __always_inline void np_event_pkt(const ctx_t *ctx, const struct np_pkt *p, enum ferry_verdict verdict,
+					 enum ferry_reason reason, __u32 service_id)
 {
-	np_event(ctx, p->origin, &p->t.src, p->t.sport, &p->t.dst, p->t.dport, p->t.proto, 0, 0, verdict, reason,
-		 FERRY_CT_NEW, 0, service_id, 0);
+	struct np_flow f = {
+		.client = &p->t.src,
+		.frontend = &p->t.dst,
+		.cport = p->t.sport,
+		.fport = p->t.dport,
+		.proto = p->t.proto,
+		.ct_state = FERRY_CT_NEW,
+		.service_id = service_id,
+	};
+
+	np_event(ctx, p->origin, verdict, reason, &f);
+}
+
+/* Every drop of a parsed packet goes through here: counted in its slot and told as an event, so
+ * no drop site can do one and forget the other. Returns the action. */
+static __always_inline int np_drop(const ctx_t *ctx, const struct np_pkt *p, enum np_stat stat,
+				   enum ferry_reason reason, __u32 service_id)
+{
+	np_count(stat);
+	np_event_pkt(ctx, p, FERRY_VERDICT_DROPPED, reason, service_id);
+	return CTX_DROP;
 }
 
 /* Fills p; returns 0 for a packet we may act on, NP_CONTINUE-style -1 for anything else
@@ -449,9 +481,7 @@ static __always_inline int np_stage_dsr_backend(ctx_t *ctx, struct np_pkt *p, __
 		n.expires_ns = ct_expiry(now, p->t.proto, p->tcp_flags, &flags);
 		n.flags = flags;
 		if (bpf_map_update_elem(&ferry_np_nat_v1, &reply, &n, BPF_ANY)) {
-			np_count(NP_STAT_CT_CREATE_FAIL);
-			np_event_pkt(ctx, p, FERRY_VERDICT_DROPPED, FERRY_REASON_CT_FULL, 0);
-			return CTX_DROP;
+			return np_drop(ctx, p, NP_STAT_CT_CREATE_FAIL, FERRY_REASON_CT_FULL, 0);
 		}
 	} else {
 		flags = seen->flags;
@@ -459,17 +489,26 @@ static __always_inline int np_stage_dsr_backend(ctx_t *ctx, struct np_pkt *p, __
 		seen->flags = flags;
 	}
 	if (np_dsr_pop(ctx, p)) {
-		np_count(NP_STAT_DROP_ERROR);
-		np_event_pkt(ctx, p, FERRY_VERDICT_DROPPED, FERRY_REASON_MALFORMED, 0);
-		return CTX_DROP;
+		return np_drop(ctx, p, NP_STAT_DROP_ERROR, FERRY_REASON_MALFORMED, 0);
 	}
 	np_count(NP_STAT_DSR_BACKEND);
 	if (fresh) {
 		union np_addr frontend;
 
 		np_v4_mapped(&frontend, p->dsr_addr);
-		np_event(ctx, p->origin, &p->t.src, p->t.sport, &frontend, p->dsr_port, p->t.proto, &p->t.dst,
-			 p->t.dport, FERRY_VERDICT_FORWARDED, FERRY_REASON_NONE, FERRY_CT_NEW, FERRY_NAT_DSR, 0, 0);
+		struct np_flow f = {
+			.client = &p->t.src,
+			.frontend = &frontend,
+			.backend = &p->t.dst,
+			.cport = p->t.sport,
+			.fport = p->dsr_port,
+			.bport = p->t.dport,
+			.proto = p->t.proto,
+			.ct_state = FERRY_CT_NEW,
+			.flags = FERRY_NAT_DSR,
+		};
+
+		np_event(ctx, p->origin, FERRY_VERDICT_FORWARDED, FERRY_REASON_NONE, &f);
 	}
 	return CTX_PASS;
 }
@@ -484,9 +523,9 @@ static __always_inline int np_stage_reply(ctx_t *ctx, struct np_pkt *p, __u64 no
 	struct np_tuple orig;
 	struct np_ct_entry *e;
 	union np_addr client, frontend;
+	struct np_flow f = { .client = &client, .frontend = &frontend, .ct_state = FERRY_CT_REPLY };
 	__be16 cport, fport;
 	__u8 flags;
-
 	__u8 first_reply;
 
 	if (!n || n->expires_ns < now)
@@ -516,17 +555,26 @@ static __always_inline int np_stage_reply(ctx_t *ctx, struct np_pkt *p, __u64 no
 	if (np_set_addr(ctx, p, 0, &frontend) || np_set_port(ctx, p, 0, fport) ||
 	    np_set_addr(ctx, p, 1, &client) || np_set_port(ctx, p, 1, cport)) {
 		np_count(NP_STAT_DROP_ERROR);
-		np_event(ctx, p->origin, &client, cport, &frontend, fport, orig.proto, 0, 0, FERRY_VERDICT_DROPPED,
-			 FERRY_REASON_MALFORMED, FERRY_CT_REPLY, FERRY_NAT_REVNAT, 0, 0);
+		f.cport = cport;
+		f.fport = fport;
+		f.proto = orig.proto;
+		f.flags = FERRY_NAT_REVNAT;
+		np_event(ctx, p->origin, FERRY_VERDICT_DROPPED, FERRY_REASON_MALFORMED, &f);
 		return CTX_DROP;
 	}
 	np_count(NP_STAT_REVNAT);
 	/* One event per flow for the reply direction, not one per packet. */
-	if (first_reply)
-		np_event(ctx, p->origin, &client, cport, &frontend, fport, orig.proto, e ? &e->backend : 0,
-			 e ? e->backend_port : 0, FERRY_VERDICT_FORWARDED, FERRY_REASON_NONE, FERRY_CT_REPLY,
-			 FERRY_NAT_REVNAT | ((flags & CT_F_SNAT) ? FERRY_NAT_SNAT : 0), e ? e->service_id : 0,
-			 e ? e->backend_id : 0);
+	if (first_reply) {
+		f.backend = e ? &e->backend : 0;
+		f.cport = cport;
+		f.fport = fport;
+		f.bport = e ? e->backend_port : 0;
+		f.proto = orig.proto;
+		f.flags = FERRY_NAT_REVNAT | ((flags & CT_F_SNAT) ? FERRY_NAT_SNAT : 0);
+		f.service_id = e ? e->service_id : 0;
+		f.backend_id = e ? e->backend_id : 0;
+		np_event(ctx, p->origin, FERRY_VERDICT_FORWARDED, FERRY_REASON_NONE, &f);
+	}
 	return np_forward(ctx, p, 1);
 }
 
@@ -579,17 +627,26 @@ static __always_inline int np_stage_ct(ctx_t *ctx, struct np_pkt *p, __u64 now)
 	copy = *e;
 	/* The second packet of a flow says it is established; later ones are only counted. Told
 	 * before the rewrite, while p still holds the frontend. */
-	if (copy.packets == 2)
-		np_event(ctx, p->origin, &p->t.src, p->t.sport, &p->t.dst, p->t.dport, p->t.proto, &copy.backend,
-			 copy.backend_port, FERRY_VERDICT_FORWARDED, FERRY_REASON_NONE, FERRY_CT_ESTABLISHED,
-			 FERRY_NAT_DNAT | ((copy.flags & CT_F_SNAT) ? FERRY_NAT_SNAT : 0) |
+	if (copy.packets == 2) {
+		struct np_flow f = {
+			.client = &p->t.src,
+			.frontend = &p->t.dst,
+			.backend = &copy.backend,
+			.cport = p->t.sport,
+			.fport = p->t.dport,
+			.bport = copy.backend_port,
+			.proto = p->t.proto,
+			.ct_state = FERRY_CT_ESTABLISHED,
+			.flags = FERRY_NAT_DNAT | ((copy.flags & CT_F_SNAT) ? FERRY_NAT_SNAT : 0) |
 				 ((copy.flags & CT_F_DSR) ? FERRY_NAT_DSR : 0),
-			 copy.service_id,
-			 copy.backend_id);
+			.service_id = copy.service_id,
+			.backend_id = copy.backend_id,
+		};
+
+		np_event(ctx, p->origin, FERRY_VERDICT_FORWARDED, FERRY_REASON_NONE, &f);
+	}
 	if (np_translate(ctx, p, &copy)) {
-		np_count(NP_STAT_DROP_ERROR);
-		np_event_pkt(ctx, p, FERRY_VERDICT_DROPPED, FERRY_REASON_MALFORMED, copy.service_id);
-		return CTX_DROP;
+		return np_drop(ctx, p, NP_STAT_DROP_ERROR, FERRY_REASON_MALFORMED, copy.service_id);
 	}
 	np_count(NP_STAT_CT_HIT);
 	return np_forward(ctx, p, copy.flags & CT_F_SNAT);
@@ -686,6 +743,14 @@ static __always_inline int np_stage_service(ctx_t *ctx, struct np_pkt *p, __u64 
 	struct np_ct_entry e;
 	struct np_nat_entry n;
 	struct np_tuple reply;
+	struct np_flow f = {
+		.client = &p->t.src,
+		.frontend = &p->t.dst,
+		.cport = p->t.sport,
+		.fport = p->t.dport,
+		.proto = p->t.proto,
+		.ct_state = FERRY_CT_NEW,
+	};
 	int snat, dsr;
 
 	if (np_decide(p, np_is_node_addr(p), 1, &d))
@@ -737,32 +802,27 @@ static __always_inline int np_stage_service(ctx_t *ctx, struct np_pkt *p, __u64 
 	/* DSR replies never come back here: no reply entry. */
 	e.nat_port = dsr ? 1 : nat_insert(&reply, &n, snat);
 	if (!e.nat_port) {
-		np_count(snat ? NP_STAT_DROP_SNAT_PORTS_EXHAUSTED : NP_STAT_CT_CREATE_FAIL);
-		np_event_pkt(ctx, p, FERRY_VERDICT_DROPPED,
-			     snat ? FERRY_REASON_NAT_PORTS_EXHAUSTED : FERRY_REASON_CT_FULL, d.svc.service_id);
-		return CTX_DROP;
+		return np_drop(ctx, p, snat ? NP_STAT_DROP_SNAT_PORTS_EXHAUSTED : NP_STAT_CT_CREATE_FAIL,
+			       snat ? FERRY_REASON_NAT_PORTS_EXHAUSTED : FERRY_REASON_CT_FULL, d.svc.service_id);
 	}
 	if (!snat)
 		e.nat_port = 0;
 	if (bpf_map_update_elem(&ferry_np_ct_v1, &p->t, &e, BPF_ANY)) {
 		bpf_map_delete_elem(&ferry_np_nat_v1, &reply);
-		np_count(NP_STAT_CT_CREATE_FAIL);
-		np_event_pkt(ctx, p, FERRY_VERDICT_DROPPED, FERRY_REASON_CT_FULL, d.svc.service_id);
-		return CTX_DROP;
+		return np_drop(ctx, p, NP_STAT_CT_CREATE_FAIL, FERRY_REASON_CT_FULL, d.svc.service_id);
 	}
 	np_count(NP_STAT_CT_NEW);
 	if (snat)
 		np_count(NP_STAT_SNAT);
-	np_event(ctx, p->origin, &p->t.src, p->t.sport, &p->t.dst, p->t.dport, p->t.proto, &e.backend,
-		 e.backend_port, FERRY_VERDICT_FORWARDED, FERRY_REASON_NONE, FERRY_CT_NEW,
-		 FERRY_NAT_DNAT | (snat ? FERRY_NAT_SNAT : 0) | (dsr ? FERRY_NAT_DSR : 0) |
-			 (d.by_maglev ? FERRY_EV_F_MAGLEV : 0),
-		 d.svc.service_id,
-		 d.id);
+	f.backend = &e.backend;
+	f.bport = e.backend_port;
+	f.flags = FERRY_NAT_DNAT | (snat ? FERRY_NAT_SNAT : 0) | (dsr ? FERRY_NAT_DSR : 0) |
+		  (d.by_maglev ? FERRY_EV_F_MAGLEV : 0);
+	f.service_id = d.svc.service_id;
+	f.backend_id = d.id;
+	np_event(ctx, p->origin, FERRY_VERDICT_FORWARDED, FERRY_REASON_NONE, &f);
 	if (np_translate(ctx, p, &e)) {
-		np_count(NP_STAT_DROP_ERROR);
-		np_event_pkt(ctx, p, FERRY_VERDICT_DROPPED, FERRY_REASON_MALFORMED, d.svc.service_id);
-		return CTX_DROP;
+		return np_drop(ctx, p, NP_STAT_DROP_ERROR, FERRY_REASON_MALFORMED, d.svc.service_id);
 	}
 	np_count(NP_STAT_DNAT);
 	return np_forward(ctx, p, snat);

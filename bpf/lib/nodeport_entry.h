@@ -36,9 +36,7 @@ struct {
 static __always_inline int np_tail(ctx_t *ctx, const struct np_pkt *p, __u32 slot)
 {
 	bpf_tail_call(ctx, &NP_CALLS, slot);
-	np_count(NP_STAT_DROP_MISSED_TAIL_CALL);
-	np_event_pkt(ctx, p, FERRY_VERDICT_DROPPED, FERRY_REASON_MISSED_TAIL_CALL, 0);
-	return CTX_DROP;
+	return np_drop(ctx, p, NP_STAT_DROP_MISSED_TAIL_CALL, FERRY_REASON_MISSED_TAIL_CALL, 0);
 }
 
 #if defined(FERRY_CTX_XDP)
