@@ -1,6 +1,7 @@
 // The CNI commands. Each one parses and checks everything first (spec.ts), so a malformed call
 // fails before it touches the IPAM store or the kernel.
 import { closeSync, openSync, statfsSync } from 'node:fs';
+import { interfaceNameProblem } from './ifname.ts';
 import { HostLocalIpam } from './ipam.ts';
 import { CLONE_NEWNET, namespaceType } from './libc.ts';
 import {
@@ -152,7 +153,8 @@ async function add(env: CniEnv, conf: NetConf, ipam: HostLocalIpam): Promise<Com
 }
 
 async function del(env: CniEnv, ipam: HostLocalIpam): Promise<void> {
-  const podNs = env.netns && checkNetnsLenient(env.netns) ? env.netns : undefined;
+  const wireable = interfaceNameProblem(env.ifname) === undefined;
+  const podNs = wireable && env.netns && checkNetnsLenient(env.netns) ? env.netns : undefined;
   // Unwire first, then free the address, so it is never handed out while still routed here.
   await delPodInterface({
     hostIfname: hostIfnameFor(env.containerId, env.ifname),

@@ -2,7 +2,7 @@
 // parsed and checked here, before anything touches the disk or the kernel, so a malformed call
 // changes nothing. Errors carry the spec's numeric codes (SPEC.md "Error" section).
 import { FerryError } from '../common/errors.ts';
-import { interfaceNameProblem } from './ifname.ts';
+import { interfaceNameProblem, linuxInterfaceNameProblem } from './ifname.ts';
 import { cidrContains, formatIp, parseCidr, parseIp, type Cidr } from '../common/ip.ts';
 
 export const CNI_VERSION = '1.1.0';
@@ -87,7 +87,9 @@ export function parseEnv(env: NodeJS.ProcessEnv): CniEnv {
         CniCode.invalidEnvironment,
         `CNI_CONTAINERID: only letters, digits, '_', '.' and '-' are allowed: ${JSON.stringify(containerId)}`,
       );
-    const bad = checkIfname(ifname);
+    // A DEL for a name the kernel allows but Ferry never wires (eth.0) has nothing to undo and
+    // succeeds: a runtime retries a failing DEL (the cleanup after the refused ADD) for ever.
+    const bad = cmd === 'DEL' ? linuxInterfaceNameProblem(ifname) : checkIfname(ifname);
     if (bad) throw new CniError(CniCode.invalidEnvironment, `CNI_IFNAME: ${bad}`);
     if (cmd !== 'DEL' && !netns) throw new CniError(CniCode.invalidEnvironment, 'CNI_NETNS: missing');
     if (netns && !netns.startsWith('/'))

@@ -69,6 +69,17 @@ test('a bad environment is code 4 before any allocation or wiring', async (t) =>
     }
     table.row(name, 'code 4 naming the variable; nothing allocated, nothing wired');
   }
+  // The runtime's cleanup DEL after the refused ADD has nothing to undo, and must not fail (a
+  // failing DEL is retried for ever); a name no kernel allows is still refused.
+  const cleanup = await n.run(env({ CNI_COMMAND: 'DEL', CNI_IFNAME: 'eth.0' }), n.conf());
+  assert.equal(cleanup.code, 0, JSON.stringify(cleanup.out));
+  const impossible = await n.run(env({ CNI_COMMAND: 'DEL', CNI_IFNAME: 'eth:0' }), n.conf());
+  assert.equal(impossible.out?.code, 4, JSON.stringify(impossible.out));
+  table.row(
+    'cleanup DEL with CNI_IFNAME=eth.0',
+    'exit 0, nothing to undo (eth:0, which no kernel allows, is still code 4)',
+  );
+
   // The limits are limits, not a ban: the longest accepted id works end to end.
   const longest = 'b'.repeat(76);
   const ok = await n.run(env({ CNI_CONTAINERID: longest }), n.conf());

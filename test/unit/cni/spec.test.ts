@@ -70,6 +70,7 @@ for (const [name, patch] of badEnv) {
 }
 
 test('environment: DEL without netns is fine; VERSION/STATUS/GC need no container', () => {
+  assert.equal(parseEnv({ ...ENV, CNI_COMMAND: 'DEL', CNI_IFNAME: 'eth.0' }).ifname, 'eth.0', 'DEL of a never-wired name');
   assert.equal(parseEnv({ ...ENV, CNI_COMMAND: 'DEL', CNI_NETNS: '' }).netns, '');
   for (const c of ['VERSION', 'STATUS', 'GC']) assert.equal(parseEnv({ CNI_COMMAND: c }).command, c);
 });
