@@ -45,8 +45,13 @@ enum sock_reason {
 	SOCK_REVNAT,              /* recvmsg/getpeername showed the frontend back */
 	SOCK_BIND_REFUSED,        /* a bind to an allocated NodePort was refused */
 	SOCK_REVNAT_UPDATE_FAIL,  /* the reverse entry could not be written (LRU under pressure) */
+	SOCK_DROP_FAMILY_MISMATCH,/* an IPv4 socket and an IPv6-only backend: EHOSTUNREACH */
 	SOCK_REASON_MAX,
 };
+
+/* The counter map's size: room to append reasons without resizing a pinned map again. */
+#define SOCK_COUNTER_SLOTS 16
+_Static_assert(SOCK_REASON_MAX <= SOCK_COUNTER_SLOTS, "ferry_sock_counters_v1 is full");
 
 /* Slots of ferry_np_stats_v1 (NP_STAT_NAMES in src/datapath/events/reasons.ts). */
 enum np_stat {

@@ -79,7 +79,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ferry_nodeports_v1 SEC(".maps");
 
-FERRY_COUNTER_MAP(ferry_sock_counters_v1, enum sock_reason, SOCK_REASON_MAX);
+FERRY_COUNTER_MAP(ferry_sock_counters_v1, enum sock_reason, SOCK_COUNTER_SLOTS);
 
 static __always_inline void sock_count(enum sock_reason reason)
 {
@@ -333,7 +333,7 @@ static __always_inline int sock_xlate_fwd(struct bpf_sock_addr *ctx, int v6, __u
 	/* An IPv6 socket can only reach an IPv4 backend through a mapped address, which is what we
 	 * store; an IPv4 socket cannot reach an IPv6 backend (the model never mixes families). */
 	if (!v6 && !lb_is_v4_mapped(backend->address)) {
-		sock_count(SOCK_DROP_MISSING_BACKEND);
+		sock_count(SOCK_DROP_FAMILY_MISMATCH);
 		sock_event(ctx, v6, origin, FERRY_VERDICT_DROPPED, FERRY_REASON_FAMILY_MISMATCH, &key,
 			   master.service_id, backend, id, flags);
 		bpf_set_retval(-EHOSTUNREACH);

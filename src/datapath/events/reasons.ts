@@ -13,6 +13,7 @@ export const SOCK_REASONS = [
   'revnat',
   'bind_refused',
   'revnat_update_fail',
+  'drop_family_mismatch',
 ] as const;
 
 export const NP_STAT_NAMES = [

@@ -18,6 +18,7 @@ import { MappedRingReader } from '../../../src/datapath/events/ring-reader.ts';
 import { frontendKey, type Backend, type Frontend } from '../../../src/model/frontend.ts';
 import { decodeEvent, EVENTS_MAP, type RawEvent } from '../../../src/datapath/events/codec.ts';
 import { EventsControl } from '../../../src/datapath/events/control.ts';
+import { SOCK_REASONS } from '../../../src/datapath/events/reasons.ts';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const NODE = path.join(root, 'scripts/node');
@@ -48,6 +49,17 @@ function stop(child: ChildProcess): Promise<void> {
     child.on('exit', () => resolve());
     child.kill();
   });
+}
+
+/** ferry_sock_counters_v1 by reason, summed over CPUs. */
+function sockCounters(env: Env): Record<(typeof SOCK_REASONS)[number], number> {
+  const out = {} as Record<(typeof SOCK_REASONS)[number], number>;
+  SOCK_REASONS.forEach((reason, i) => {
+    const key = Buffer.alloc(4);
+    key.writeUInt32LE(i);
+    out[reason] = (env.maps.sockCounters.lookupPerCpu(key) ?? []).reduce((n, b) => n + Number(b.readBigUInt64LE(0)), 0);
+  });
+  return out;
 }
 
 async function setUp(t: TestContext): Promise<Env> {
@@ -196,6 +208,7 @@ test('the rarer drops: a slot naming a vanished backend, an IPv4 socket and an I
   const key = Buffer.alloc(4);
   key.writeUInt32LE(id);
   assert.ok(env.maps.backends.delete(key));
+  const before = sockCounters(env);
   const r = await client(env, [
     { op: 'tcp', host: '10.96.0.20', port: 80 },
     { op: 'tcp', host: '10.96.0.21', port: 80 },
@@ -210,6 +223,10 @@ test('the rarer drops: a slot naming a vanished backend, an IPv4 socket and an I
     ],
   );
   assert.equal(events[0]!.backendId, id, 'the id the slot named');
+  // Each drop in its own counter: the family mismatch is no missing backend.
+  const after = sockCounters(env);
+  assert.equal(after.drop_missing_backend - before.drop_missing_backend, 1);
+  assert.equal(after.drop_family_mismatch - before.drop_family_mismatch, 1);
 });
 
 test('the rate limit counts what it drops and never slows the datapath; events off counts them as filtered', async (t) => {
