@@ -4,7 +4,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { BpfMap, RingBufferReader } from '../../../src/datapath/bpf/index.ts';
+import { BpfMap } from '../../../src/datapath/bpf/index.ts';
+import { MappedRingReader } from '../../../src/datapath/events/ring-reader.ts';
 import { nodeportConstants } from '../../../src/datapath/nodeport/config.ts';
 import { MAP_MAGLEV, MAP_SRC_RANGES, srcRangeEntries } from '../../../src/datapath/nodeport/maps.ts';
 import { encodeMaglevTable, maglevTable } from '../../../src/datapath/maglev.ts';
@@ -26,7 +27,7 @@ for (const mode of ['tc', 'xdp'] as const) {
     const origin = mode === 'tc' ? 'tc-ingress' : 'xdp';
     let obj: LoadedObject;
     let ring: BpfMap;
-    let reader: RingBufferReader;
+    let reader: MappedRingReader;
     const events: RawEvent[] = [];
     let sport = 41000;
 
@@ -52,7 +53,7 @@ for (const mode of ['tc', 'xdp'] as const) {
       writeService(services, backends, { id: 5, address: VIP, port: 83, backends: [], action: 'reject' });
       writeService(services, backends, { id: 6, address: VIP, port: 84, backends: [LOCAL], maglev: true });
       ring = BpfMap.openPinned(`${pinRoot}/ferry_events_v1`);
-      reader = new RingBufferReader(ring, (b) => events.push(decodeEvent(b)));
+      reader = new MappedRingReader(ring, (b) => events.push(decodeEvent(b)));
     });
     after(() => {
       reader?.close();
