@@ -3,7 +3,8 @@
 // each ServiceWriter apply; it rewrites only what changed and deletes what no frontend needs.
 import type { Frontend } from '../../model/frontend.ts';
 import type { BackendValue } from '../lb-codec.ts';
-import type { MapLike, ProgrammedFrontend } from '../service-writer.ts';
+import type { ProgrammedFrontend } from '../service-writer.ts';
+import type { MapLike } from '../codec/index.ts';
 import { encodeMaglevTable, maglevTable } from '../maglev.ts';
 import { srcRangeEntries } from './maps.ts';
 

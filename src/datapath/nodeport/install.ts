@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BpfMap, BpfObject, detachTc, detachXdp, ifindexOf } from '../bpf/index.ts';
-import type { MapLike } from '../service-writer.ts';
+import type { MapLike } from '../codec/index.ts';
 import { nodeportConstants, type NodeportMode, type XdpMode } from './config.ts';
 import { MAP_CT, MAP_MAGLEV, MAP_NAT, MAP_SRC_RANGES } from './maps.ts';
 import { NODEPORT_PROGRAMS } from './index.ts';

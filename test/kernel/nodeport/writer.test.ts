@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { openObject, removePins, type TestMap } from './support/loader.ts';
 import { packet, parse } from './support/packet.ts';
-import { ServiceWriter, type MapLike } from '../../../src/datapath/service-writer.ts';
+import { ServiceWriter } from '../../../src/datapath/service-writer.ts';
+import { MemoryMap, type MapLike } from '../../../src/datapath/codec/index.ts';
 import { frontendKey, type Backend, type Frontend } from '../../../src/model/frontend.ts';
 import { nodeportConstants } from '../../../src/datapath/nodeport/config.ts';
 import { NodeportEdgeWriter } from '../../../src/datapath/nodeport/edge-writer.ts';
@@ -23,17 +24,6 @@ function mapLike(name: string, m: TestMap): MapLike {
         if (v) yield [k, v];
       }
     },
-  };
-}
-
-function memoryMap(name: string): MapLike {
-  const data = new Map<string, [Buffer, Buffer]>();
-  return {
-    name,
-    lookup: (k) => data.get(k.toString('hex'))?.[1],
-    update: (k, v) => void data.set(k.toString('hex'), [Buffer.from(k), Buffer.from(v)]),
-    delete: (k) => data.delete(k.toString('hex')),
-    entries: () => data.values(),
   };
 }
 
@@ -73,7 +63,7 @@ for (const mode of ['tc', 'xdp'] as const) {
         services: mapLike('ferry_services_v1', obj.map('ferry_services_v1')),
         backends: mapLike('ferry_backends_v1', obj.map('ferry_backends_v1')),
         revnat: mapLike('ferry_revnat_v1', obj.map('ferry_revnat_v1')),
-        nodeports: memoryMap('ferry_nodeports_v1'),
+        nodeports: new MemoryMap('ferry_nodeports_v1'),
       });
       const desired = [
         frontend({
