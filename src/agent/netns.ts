@@ -44,7 +44,7 @@ export function uninstallNorthSouth(runDir: string): number {
       `${path.join(runDir, NETNS_FILE)}: the agent ran in network namespace ${recorded}, which is not this one and has no name under ${NETNS_DIR}; run the uninstall inside it (nsenter --net=/proc/<pid>/ns/net)`,
     );
   // Interfaces are looked up by the process's own namespace: run the detach as a child inside it.
-  const out = execFileSync('nsenter', [`--net=${path.join(NETNS_DIR, named)}`, process.execPath, ...process.execArgv, ENTRY, runDir], {
+  const out = execFileSync('nsenter', [`--net=${path.join(NETNS_DIR, named)}`, process.execPath, ...process.execArgv.filter((a) => !a.startsWith('--test')), ENTRY, runDir], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -84,3 +84,17 @@ test('an install that fails at attach (no such cgroup) pins nothing and names th
   assert.deepEqual(fs.existsSync(env.pinDir) ? fs.readdirSync(env.pinDir) : [], [], 'no pins left');
   table.row('--cgroup that does not exist', 'one line naming the flag; no map pinned');
 });
+
+test('a start that fails installing north-south (no such interface) leaves neither layer behind', async (t) => {
+  const env = agentEnv(t);
+  writeServices(env, 1);
+  const exit = await env.run([...env.args(), '--nodeport-interfaces', `nx${env.id.slice(0, 6)}`]);
+  assert.notEqual(exit.code, 0, exit.stderr);
+  const lines = exit.stderr.trim().split('\n').filter((l) => !l.startsWith('{'));
+  assert.equal(lines.length, 1, exit.stderr);
+  assert.match(lines[0]!, new RegExp(`nx${env.id.slice(0, 6)}`));
+  assert.deepEqual(fs.existsSync(env.pinDir) ? fs.readdirSync(env.pinDir) : [], [], 'no pins left');
+  const attached = execFileSync('bpftool', ['cgroup', 'show', env.cgroup], { encoding: 'utf8' });
+  assert.doesNotMatch(attached, /ferry_/, 'no program attached to the cgroup');
+  table.row('start fails installing north-south (unknown interface)', 'one-line error; socket LB detached, pins removed');
+});
