@@ -404,7 +404,11 @@ function healthServers(
   agent: Agent,
   proxyHealthy: () => boolean,
 ): { sync(checks: ReadonlyMap<NamespacedName, HealthCheck>): Promise<void>; close(): Promise<void> } {
-  const servers = nodePortHosts(agent.model().node).map((host) => new HealthServer({ host, proxyHealthy }));
+  const node = agent.model().node;
+  const hosts = nodePortHosts(node);
+  if (hosts.length === 0)
+    logger('agent').warn({ nodePortAddresses: node.nodePortAddresses, addresses: node.addresses }, 'no node address is in --nodeport-addresses: no healthCheckNodePort listener');
+  const servers = hosts.map((host) => new HealthServer({ host, proxyHealthy }));
   return {
     sync: async (checks) => {
       await Promise.all(servers.map((s) => s.sync(checks)));

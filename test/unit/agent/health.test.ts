@@ -20,3 +20,10 @@ test('an idle agent stays healthy however old its last sync; a change stuck past
   assert.equal(stuck.body.pendingForMs, 61_000);
   assert.match(stuck.body.reason ?? '', /waited 61000 ms/);
 });
+
+test('degraded is healthy and says what is missing; nothing degraded adds no field', () => {
+  const degraded = proxyHealth({ ...base, degraded: ['10.96.0.1|80|TCP|internal: BPF map ferry_services_v1 is full'] });
+  assert.equal(degraded.healthy, true);
+  assert.deepEqual(degraded.body.degraded, ['10.96.0.1|80|TCP|internal: BPF map ferry_services_v1 is full']);
+  assert.equal('degraded' in proxyHealth({ ...base, degraded: [] }).body, false);
+});
