@@ -163,6 +163,7 @@ async function serve(
       return { frontends: frontends.size, backends: backends.size };
     },
   });
+  opened.push(() => metrics.close());
   const observe = await startAgentObserver({
     node: options.nodeName,
     pinDir: options.pinDir,
@@ -173,7 +174,7 @@ async function serve(
     pods: () => (source instanceof ManifestSource || source instanceof KubeSource ? source.pods() : []),
     log,
   });
-  opened.push(() => observe.close(), () => metrics.close());
+  opened.push(() => observe.close());
   let source: Closable & { status(): unknown } = { close: () => {}, status: () => ({}) };
   const statusProblem = new WriteProblem(log);
   const writeStatus = (): void =>
