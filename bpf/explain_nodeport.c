@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /* `ferry explain` for the packet path (NodePort, LoadBalancer, external IPs). A syscall-type
- * program runs the north-south programs' own decision for a new flow (lib/nodeport.h: np_decide —
- * frontend lookup incl. the wildcard NodePort entry, the Local-policy drop, Maglev or a random
- * slot) over the live pinned maps, for a 5-tuple given in the context,
+ * program runs the north-south programs' own decision for a new flow (np_decide in
+ * lib/nodeport_stages.h: frontend lookup incl. the wildcard NodePort entry, the Local-policy
+ * drop, Maglev or a random slot) over the live pinned maps, for a 5-tuple given in the context,
  * and reports the conntrack entry of that tuple when the flow already exists. It writes nothing:
  * np_decide has no side effects, and no counter, event, conntrack or NAT entry is touched.
  * loadBalancerSourceRanges live in an LPM trie, which a (sleepable) syscall program may not

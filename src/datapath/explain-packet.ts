@@ -1,5 +1,5 @@
 // `ferry explain --path packet`: runs bpf/explain_nodeport.c — the north-south programs' own
-// decision for a new flow (np_decide in lib/nodeport.h) in a BPF_PROG_TYPE_SYSCALL program — on a
+// decision for a new flow (np_decide in lib/nodeport_stages.h) in a BPF_PROG_TYPE_SYSCALL program — on a
 // node's live pinned maps with BPF_PROG_RUN, for one 5-tuple, and decodes it, together with the
 // conntrack entry of that tuple when the flow already exists. Nothing is written.
 import fs from 'node:fs';

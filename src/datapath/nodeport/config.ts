@@ -1,5 +1,5 @@
 // Load-time configuration of the N-S programs: the values of their const volatile globals
-// (bpf/lib/nodeport.h, ct.h, nat.h), as bytes ready for BpfObject.setConstant before load.
+// (bpf/lib/nodeport_parse.h, ct.h, nat.h), as bytes ready for BpfObject.setConstant before load.
 import { isIPv4, isIPv6 } from 'node:net';
 import { InvalidArgumentError } from '../../common/errors.ts';
 import { addr16 } from './maps.ts';

@@ -1,5 +1,5 @@
-// Byte layouts of the north-south maps, mirroring bpf/lib/ct.h, nat.h, maglev.h, nodeport.h and
-// nodeport_stats.h, declared on the codec layer (../codec/). Addresses are 16 bytes, IPv4 as
+// Byte layouts of the north-south maps, mirroring bpf/lib/ct.h, nat.h, maglev.h and
+// nodeport_parse.h, declared on the codec layer (../codec/). Addresses are 16 bytes, IPv4 as
 // ::ffff:a.b.c.d; ports are network order.
 import { InvalidArgumentError } from '../../common/errors.ts';
 import { parseIp } from '../../common/ip.ts';
