@@ -205,6 +205,52 @@ static __always_inline int np_reject(ctx_t *ctx)
 	return rc;
 }
 
+/* How an ICMP error about a translated flow is rewritten: the quoted packet's addresses and
+ * ports, and the outer header's. */
+struct np_icmp_xlate {
+	union np_addr qsrc, qdst; /* the quote's new source and destination */
+	union np_addr osrc, odst; /* the outer header's */
+	__be16 qsport, qdport;
+};
+
+/* The flow an ICMP error quotes, for both families: k is the quote turned into the direction
+ * the flow's state is keyed by. Either a reply we sent the client (in conntrack) or a packet we
+ * sent a remote backend with SNAT (in the NAT table). Returns 0 with x filled, NP_CONTINUE when
+ * the error is about no flow of ours. */
+static __always_inline int np_icmp_quoted_flow(const struct np_pkt *p, const struct np_tuple *k, __u64 now,
+					       struct np_icmp_xlate *x)
+{
+	struct np_ct_entry *e = ct_lookup(k, 0, now);
+	struct np_nat_entry *n;
+
+	x->osrc = p->t.src;
+	if (e) {
+		/* quote: frontend:fport → client; becomes backend:bport → client (or node:nat port) */
+		x->qsrc = e->backend;
+		x->qsport = e->backend_port;
+		x->qdst = k->src;
+		x->qdport = k->sport;
+		x->odst = e->backend;
+		if (e->flags & CT_F_SNAT) {
+			np_snat_addr(p, &x->qdst);
+			x->qdport = e->nat_port;
+			x->osrc = x->qdst;
+		}
+		return 0;
+	}
+	n = bpf_map_lookup_elem(&ferry_np_nat_v1, k);
+	if (!n || n->expires_ns < now)
+		return NP_CONTINUE;
+	/* quote: node:nat port → backend; becomes client:cport → frontend:fport */
+	x->qsrc = n->client;
+	x->qsport = n->client_port;
+	x->qdst = n->frontend;
+	x->qdport = n->frontend_port;
+	x->osrc = n->frontend;
+	x->odst = n->client;
+	return 0;
+}
+
 /* The part of an ICMPv4 error that translation rewrites. */
 struct np_icmp4_quote {
 	__u8 icmp[8];
@@ -223,10 +269,7 @@ static __always_inline int np_icmp4_xlate(ctx_t *ctx, struct np_pkt *p, __u64 no
 {
 	struct np_icmp4_quote q, old;
 	struct np_tuple k;
-	struct np_ct_entry *e;
-	struct np_nat_entry *n;
-	union np_addr qsrc, qdst, osrc, odst;
-	__be16 qsport, qdport;
+	struct np_icmp_xlate x;
 	__u16 c;
 
 	if (ctx_load(ctx, p->l4off, &q, sizeof(q)) || q.ip.ihl != 5 ||
@@ -239,45 +282,20 @@ static __always_inline int np_icmp4_xlate(ctx_t *ctx, struct np_pkt *p, __u64 no
 	k.sport = q.dport;
 	k.dport = q.sport;
 	k.proto = q.ip.protocol;
-	osrc = p->t.src;
+	if (np_icmp_quoted_flow(p, &k, now, &x))
+		return NP_CONTINUE;
 
-	e = ct_lookup(&k, 0, now);
-	if (e) {
-		/* quote: frontend:fport → client; becomes backend:bport → client (or node:nat port) */
-		qsrc = e->backend;
-		qsport = e->backend_port;
-		qdst = k.src;
-		qdport = k.sport;
-		odst = e->backend;
-		if (e->flags & CT_F_SNAT) {
-			np_snat_addr(p, &qdst);
-			qdport = e->nat_port;
-			osrc = qdst;
-		}
-	} else {
-		n = bpf_map_lookup_elem(&ferry_np_nat_v1, &k);
-		if (!n || n->expires_ns < now)
-			return NP_CONTINUE;
-		/* quote: node:nat port → backend; becomes client:cport → frontend:fport */
-		qsrc = n->client;
-		qsport = n->client_port;
-		qdst = n->frontend;
-		qdport = n->frontend_port;
-		osrc = n->frontend;
-		odst = n->client;
-	}
-
-	q.ip.saddr = qsrc.w[3];
-	q.ip.daddr = qdst.w[3];
-	q.sport = qsport;
-	q.dport = qdport;
+	q.ip.saddr = x.qsrc.w[3];
+	q.ip.daddr = x.qdst.w[3];
+	q.sport = x.qsport;
+	q.dport = x.qdport;
 	q.ip.check = 0;
 	q.ip.check = csum_fold(csum_partial(&q.ip, sizeof(q.ip), 0));
 	__builtin_memcpy(&c, &q.icmp[2], 2);
 	c = csum_fold((__u64)(__u16)~c + (__u32)bpf_csum_diff((__be32 *)&old, sizeof(old), (__be32 *)&q, sizeof(q), 0));
 	__builtin_memcpy(&q.icmp[2], &c, 2);
-	if (ctx_store(ctx, p->l4off, &q, sizeof(q)) || np_set_addr(ctx, p, 0, &osrc) ||
-	    np_set_addr(ctx, p, 1, &odst))
+	if (ctx_store(ctx, p->l4off, &q, sizeof(q)) || np_set_addr(ctx, p, 0, &x.osrc) ||
+	    np_set_addr(ctx, p, 1, &x.odst))
 		return np_drop(ctx, p, NP_STAT_DROP_ERROR, FERRY_REASON_MALFORMED, 0);
 	np_count(NP_STAT_ICMP_XLATE);
 	return np_forward(ctx, p, 1);
@@ -297,10 +315,7 @@ static __always_inline int np_icmp6_xlate(ctx_t *ctx, struct np_pkt *p, __u64 no
 {
 	struct np_icmp6_quote q, old;
 	struct np_tuple k;
-	struct np_ct_entry *e;
-	struct np_nat_entry *n;
-	union np_addr qsrc, qdst, osrc, odst;
-	__be16 qsport, qdport;
+	struct np_icmp_xlate x;
 	__u16 c;
 
 	if (ctx_load(ctx, p->l4off, &q, sizeof(q)) ||
@@ -313,41 +328,18 @@ static __always_inline int np_icmp6_xlate(ctx_t *ctx, struct np_pkt *p, __u64 no
 	k.sport = q.dport;
 	k.dport = q.sport;
 	k.proto = q.ip.nexthdr;
-	osrc = p->t.src;
+	if (np_icmp_quoted_flow(p, &k, now, &x))
+		return NP_CONTINUE;
 
-	e = ct_lookup(&k, 0, now);
-	if (e) {
-		qsrc = e->backend;
-		qsport = e->backend_port;
-		qdst = k.src;
-		qdport = k.sport;
-		odst = e->backend;
-		if (e->flags & CT_F_SNAT) {
-			np_snat_addr(p, &qdst);
-			qdport = e->nat_port;
-			osrc = qdst;
-		}
-	} else {
-		n = bpf_map_lookup_elem(&ferry_np_nat_v1, &k);
-		if (!n || n->expires_ns < now)
-			return NP_CONTINUE;
-		qsrc = n->client;
-		qsport = n->client_port;
-		qdst = n->frontend;
-		qdport = n->frontend_port;
-		osrc = n->frontend;
-		odst = n->client;
-	}
-
-	__builtin_memcpy(&q.ip.saddr, qsrc.b, 16);
-	__builtin_memcpy(&q.ip.daddr, qdst.b, 16);
-	q.sport = qsport;
-	q.dport = qdport;
+	__builtin_memcpy(&q.ip.saddr, x.qsrc.b, 16);
+	__builtin_memcpy(&q.ip.daddr, x.qdst.b, 16);
+	q.sport = x.qsport;
+	q.dport = x.qdport;
 	__builtin_memcpy(&c, &q.icmp[2], 2);
 	c = csum_fold((__u64)(__u16)~c + (__u32)bpf_csum_diff((__be32 *)&old, sizeof(old), (__be32 *)&q, sizeof(q), 0));
 	__builtin_memcpy(&q.icmp[2], &c, 2);
-	if (ctx_store(ctx, p->l4off, &q, sizeof(q)) || np_set_addr(ctx, p, 0, &osrc) ||
-	    np_set_addr(ctx, p, 1, &odst))
+	if (ctx_store(ctx, p->l4off, &q, sizeof(q)) || np_set_addr(ctx, p, 0, &x.osrc) ||
+	    np_set_addr(ctx, p, 1, &x.odst))
 		return np_drop(ctx, p, NP_STAT_DROP_ERROR, FERRY_REASON_MALFORMED, 0);
 	np_count(NP_STAT_ICMP_XLATE);
 	return np_forward(ctx, p, 1);
