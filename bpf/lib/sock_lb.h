@@ -177,10 +177,18 @@ port:
 		ev->src_port = bpf_htons((__u16)sk->src_port); /* bpf_sock keeps it in host order */
 }
 
+/* A socket-layer decision as events tell it. */
+struct sock_flow {
+	const struct lb_service_key *frontend; /* what the application asked for */
+	const struct lb_backend *backend;      /* NULL when none was picked */
+	__u32 service_id;
+	__u32 backend_id;
+	__u8 flags; /* FERRY_EV_F_* */
+};
+
 /* One event for one socket-layer decision; the counters were bumped by the caller already. */
-static __always_inline void sock_event(struct bpf_sock_addr *ctx, int v6, __u8 origin, __u8 verdict, __u8 reason,
-				       const struct lb_service_key *frontend, __u32 service_id,
-				       const struct lb_backend *backend, __u32 backend_id, __u8 flags)
+static __always_inline void sock_event(struct bpf_sock_addr *ctx, int v6, __u8 origin, enum ferry_verdict verdict,
+				       enum ferry_reason reason, const struct sock_flow *f)
 {
 	struct ferry_event *ev = ferry_ev_begin(origin, verdict, reason);
 
@@ -191,17 +199,29 @@ static __always_inline void sock_event(struct bpf_sock_addr *ctx, int v6, __u8 o
 	ev->netns_cookie = bpf_get_netns_cookie(ctx);
 	ev->netns_inum = sock_netns_inum();
 	sock_event_src(ctx, v6, origin, ev);
-	__builtin_memcpy(ev->dst, frontend->address, 16);
-	ev->dst_port = frontend->port;
-	ev->protocol = frontend->protocol;
-	ev->service_id = service_id;
-	ev->backend_id = backend_id;
-	ev->flags = flags;
-	if (backend) {
-		__builtin_memcpy(ev->xlated, backend->address, 16);
-		ev->xlated_port = backend->port;
+	__builtin_memcpy(ev->dst, f->frontend->address, 16);
+	ev->dst_port = f->frontend->port;
+	ev->protocol = f->frontend->protocol;
+	ev->service_id = f->service_id;
+	ev->backend_id = f->backend_id;
+	ev->flags = f->flags;
+	if (f->backend) {
+		__builtin_memcpy(ev->xlated, f->backend->address, 16);
+		ev->xlated_port = f->backend->port;
 	}
 	ferry_ev_submit(ev);
+}
+
+/* Every refused socket call goes through here: counted in its slot, told as an event and failed
+ * with err, so no refusal can go unreported. */
+static __always_inline int sock_refuse(struct bpf_sock_addr *ctx, int v6, __u8 origin, enum sock_reason slot,
+				       enum ferry_verdict verdict, enum ferry_reason reason, int err,
+				       const struct sock_flow *f)
+{
+	sock_count(slot);
+	sock_event(ctx, v6, origin, verdict, reason, f);
+	bpf_set_retval(-err);
+	return SYS_REJECT;
 }
 
 /* Is backend `id` still in the frontend's set? Backends are shared between services, so its mere
@@ -298,6 +318,7 @@ static __always_inline int sock_xlate_fwd(struct bpf_sock_addr *ctx, int v6, __u
 	struct sock_revnat rval = {};
 	__u8 dst[16];
 	__be16 port = (__be16)ctx->user_port;
+	struct sock_flow f = { .frontend = &key };
 	__u32 id = 0;
 	__u8 flags = 0;
 
@@ -307,38 +328,26 @@ static __always_inline int sock_xlate_fwd(struct bpf_sock_addr *ctx, int v6, __u
 	if (!entry)
 		return SYS_PROCEED; /* not a service: leave the socket alone */
 	master = *entry;
-	if (sock_classify(&master) == FERRY_VERDICT_REJECTED) {
-		sock_count(SOCK_REJECT_NO_BACKEND);
-		sock_event(ctx, v6, origin, FERRY_VERDICT_REJECTED, FERRY_REASON_NO_BACKEND, &key, master.service_id,
-			   0, 0, 0);
-		bpf_set_retval(-ECONNREFUSED);
-		return SYS_REJECT;
-	}
-	if (sock_classify(&master) == FERRY_VERDICT_DROPPED) {
-		/* kube-proxy drops here and the client waits for a timeout; failing at once is kinder. */
-		sock_count(SOCK_DROP_POLICY);
-		sock_event(ctx, v6, origin, FERRY_VERDICT_DROPPED, FERRY_REASON_NO_LOCAL_BACKEND, &key,
-			   master.service_id, 0, 0, 0);
-		bpf_set_retval(-EHOSTUNREACH);
-		return SYS_REJECT;
-	}
+	f.service_id = master.service_id;
+	if (sock_classify(&master) == FERRY_VERDICT_REJECTED)
+		return sock_refuse(ctx, v6, origin, SOCK_REJECT_NO_BACKEND, FERRY_VERDICT_REJECTED,
+				   FERRY_REASON_NO_BACKEND, ECONNREFUSED, &f);
+	/* kube-proxy drops here and the client waits for a timeout; failing at once is kinder. */
+	if (sock_classify(&master) == FERRY_VERDICT_DROPPED)
+		return sock_refuse(ctx, v6, origin, SOCK_DROP_POLICY, FERRY_VERDICT_DROPPED,
+				   FERRY_REASON_NO_LOCAL_BACKEND, EHOSTUNREACH, &f);
 	backend = sock_pick(bpf_get_netns_cookie(ctx), &key, &master, &id, &flags, 1);
-	if (!backend) {
-		sock_count(SOCK_DROP_MISSING_BACKEND);
-		sock_event(ctx, v6, origin, FERRY_VERDICT_DROPPED, FERRY_REASON_BACKEND_MISSING, &key,
-			   master.service_id, 0, id, flags);
-		bpf_set_retval(-EHOSTUNREACH);
-		return SYS_REJECT;
-	}
+	f.backend_id = id;
+	f.flags = flags;
+	if (!backend)
+		return sock_refuse(ctx, v6, origin, SOCK_DROP_MISSING_BACKEND, FERRY_VERDICT_DROPPED,
+				   FERRY_REASON_BACKEND_MISSING, EHOSTUNREACH, &f);
+	f.backend = backend;
 	/* An IPv6 socket can only reach an IPv4 backend through a mapped address, which is what we
 	 * store; an IPv4 socket cannot reach an IPv6 backend (the model never mixes families). */
-	if (!v6 && !lb_is_v4_mapped(backend->address)) {
-		sock_count(SOCK_DROP_FAMILY_MISMATCH);
-		sock_event(ctx, v6, origin, FERRY_VERDICT_DROPPED, FERRY_REASON_FAMILY_MISMATCH, &key,
-			   master.service_id, backend, id, flags);
-		bpf_set_retval(-EHOSTUNREACH);
-		return SYS_REJECT;
-	}
+	if (!v6 && !lb_is_v4_mapped(backend->address))
+		return sock_refuse(ctx, v6, origin, SOCK_DROP_FAMILY_MISMATCH, FERRY_VERDICT_DROPPED,
+				   FERRY_REASON_FAMILY_MISMATCH, EHOSTUNREACH, &f);
 	rkey.cookie = bpf_get_socket_cookie(ctx);
 	__builtin_memcpy(rkey.address, backend->address, 16);
 	rkey.port = backend->port;
@@ -349,8 +358,7 @@ static __always_inline int sock_xlate_fwd(struct bpf_sock_addr *ctx, int v6, __u
 		sock_count(SOCK_REVNAT_UPDATE_FAIL);
 	sock_set_dst(ctx, v6, backend->address, backend->port);
 	sock_count(SOCK_TRANSLATED);
-	sock_event(ctx, v6, origin, FERRY_VERDICT_TRANSLATED, FERRY_REASON_NONE, &key, master.service_id, backend, id,
-		   flags);
+	sock_event(ctx, v6, origin, FERRY_VERDICT_TRANSLATED, FERRY_REASON_NONE, &f);
 	return SYS_PROCEED;
 }
 
@@ -378,6 +386,7 @@ static __always_inline int sock_bind_check(struct bpf_sock_addr *ctx, int v6)
 {
 	struct nodeport_key key = {};
 	struct lb_service_key bound;
+	struct sock_flow f = { .frontend = &bound };
 	__u8 address[16];
 
 	key.port = (__be16)ctx->user_port;
@@ -386,12 +395,9 @@ static __always_inline int sock_bind_check(struct bpf_sock_addr *ctx, int v6)
 	key.protocol = sock_protocol(ctx);
 	if (!bpf_map_lookup_elem(&ferry_nodeports_v1, &key))
 		return SYS_PROCEED;
-	sock_count(SOCK_BIND_REFUSED);
 	/* The event's destination is the address:port the socket asked to bind. */
 	sock_dst(ctx, v6, address);
 	lb_key(&bound, address, key.port, key.protocol, LB_SCOPE_INTERNAL, 0);
-	sock_event(ctx, v6, FERRY_ORIGIN_BIND, FERRY_VERDICT_DROPPED, FERRY_REASON_NODEPORT_RESERVED, &bound, 0, 0, 0,
-		   0);
-	bpf_set_retval(-EADDRINUSE);
-	return SYS_REJECT;
+	return sock_refuse(ctx, v6, FERRY_ORIGIN_BIND, SOCK_BIND_REFUSED, FERRY_VERDICT_DROPPED,
+			   FERRY_REASON_NODEPORT_RESERVED, EADDRINUSE, &f);
 }
