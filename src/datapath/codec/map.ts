@@ -20,6 +20,15 @@ export interface Codec<T> {
  */
 export const DEFAULT_ITERATION_CAP = 1 << 22;
 
+/** Yields from items, throwing once more than `cap` have come (`what` names the map). */
+export function* capped<T>(items: Iterable<T>, cap: number, what: string): Generator<T> {
+  let n = 0;
+  for (const item of items) {
+    if (++n > cap) throw new RangeError(`${what}: iteration passed ${cap} entries`);
+    yield item;
+  }
+}
+
 export class TypedMap<K, V> {
   readonly #map: MapLike;
   readonly #key: Codec<K>;
@@ -51,11 +60,8 @@ export class TypedMap<K, V> {
   }
 
   *entries(): Generator<[K, V]> {
-    let n = 0;
-    for (const [k, v] of this.#map.entries()) {
-      if (++n > this.#cap) throw new RangeError(`${this.#map.name}: iteration passed ${this.#cap} entries`);
+    for (const [k, v] of capped(this.#map.entries(), this.#cap, this.#map.name))
       yield [this.#key.decode(k), this.#value.decode(v)];
-    }
   }
 }
 

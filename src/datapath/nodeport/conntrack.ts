@@ -2,7 +2,8 @@
 // side only ignores them on lookup) and the arithmetic that turns counters into an eviction
 // count. Expiry times are bpf_ktime_get_ns values: CLOCK_MONOTONIC, which is also what
 // process.hrtime.bigint() reads, so the two compare directly.
-import { CT_ENTRY_SIZE, NAT_ENTRY_SIZE, decodeCtEntry, decodeNatEntry } from './maps.ts';
+import { capped, DEFAULT_ITERATION_CAP } from '../codec/index.ts';
+import { CT_ENTRY_SIZE, MAP_CT, MAP_NAT, NAT_ENTRY_SIZE, decodeCtEntry, decodeNatEntry } from './maps.ts';
 
 /** The little a sweep needs of a map (the binding's BpfMap provides it). */
 export interface SweepableMap {
@@ -23,12 +24,14 @@ export function sweepExpired(
   ct: SweepableMap,
   nat: SweepableMap,
   nowNs: bigint = process.hrtime.bigint(),
+  iterationCap: number = DEFAULT_ITERATION_CAP,
 ): SweepResult {
-  const pass = (m: SweepableMap, size: number, expires: (b: Buffer) => bigint): [number, number] => {
+  const pass = (m: SweepableMap, name: string, size: number, expires: (b: Buffer) => bigint): [number, number] => {
     let removed = 0;
     let live = 0;
-    // Collect first: deleting while walking with get_next_key restarts the walk.
-    for (const key of [...m.keys()]) {
+    // Collect first: deleting while walking with get_next_key restarts the walk (and a walk
+    // while the datapath inserts can too, hence the cap).
+    for (const key of [...capped(m.keys(), iterationCap, name)]) {
       const v = m.lookup(key);
       if (!v || v.length < size) continue;
       if (expires(v) < nowNs) {
@@ -39,8 +42,8 @@ export function sweepExpired(
     }
     return [removed, live];
   };
-  const [removedCt, liveCt] = pass(ct, CT_ENTRY_SIZE, (b) => decodeCtEntry(b).expiresNs);
-  const [removedNat, liveNat] = pass(nat, NAT_ENTRY_SIZE, (b) => decodeNatEntry(b).expiresNs);
+  const [removedCt, liveCt] = pass(ct, MAP_CT, CT_ENTRY_SIZE, (b) => decodeCtEntry(b).expiresNs);
+  const [removedNat, liveNat] = pass(nat, MAP_NAT, NAT_ENTRY_SIZE, (b) => decodeNatEntry(b).expiresNs);
   return { removedCt, removedNat, liveCt, liveNat };
 }
 

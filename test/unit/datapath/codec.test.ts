@@ -20,6 +20,7 @@ import {
 } from '../../../src/datapath/codec/index.ts';
 import { InvalidArgumentError } from '../../../src/common/errors.ts';
 import { addr16, addrText, encodeSrcRangeKey } from '../../../src/datapath/nodeport/maps.ts';
+import { sweepExpired } from '../../../src/datapath/nodeport/conntrack.ts';
 
 const v4 = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255)).map((o) => o.join('.'));
 
@@ -124,4 +125,15 @@ test('typed map: an iteration that does not end is cut at the cap', () => {
   const endless = new Endless('ferry_loop_v1');
   const map = new TypedMap(endless, ID, ID, { iterationCap: 100 });
   assert.throws(() => [...map.entries()], /ferry_loop_v1: iteration passed 100 entries/);
+});
+
+test('conntrack sweep: a key walk that does not end is cut at the cap', () => {
+  const endless = {
+    *keys(): Generator<Buffer> {
+      for (;;) yield encodeId(1);
+    },
+    lookup: (): Buffer | undefined => undefined,
+    delete: (): boolean => false,
+  };
+  assert.throws(() => sweepExpired(endless, endless, 0n, 1000), /ferry_np_ct_v1: iteration passed 1000 entries/);
 });
