@@ -96,6 +96,12 @@ export class ServiceModel {
   readonly #computed = new Map<NamespacedName, ServiceFrontends>();
   readonly #table = new Map<string, Frontend>();
   readonly #owner = new Map<string, NamespacedName>();
+  /**
+   * frontend key → every Service whose computed frontends include it. Two Services may define one
+   * frontend (a shared externalIP:port); one owns it, and when it lets go the next claimant in
+   * name order takes it over instead of the frontend vanishing.
+   */
+  readonly #claims = new Map<string, Set<NamespacedName>>();
   readonly #healthChecks = new Map<NamespacedName, HealthCheck>();
   readonly #errors = new Map<string, InvalidObjectError[]>();
   readonly #unsynced: Set<SourceKind>;
@@ -177,12 +183,18 @@ export class ServiceModel {
         : undefined;
       if (after !== undefined && after.warnings.length > 0) warnings.push(...after.warnings);
       for (const f of before?.frontends ?? []) {
+        const claimants = this.#claims.get(f.key);
+        claimants?.delete(name);
+        if (claimants?.size === 0) this.#claims.delete(f.key);
         if (this.#owner.get(f.key) !== name) continue;
         if (!touched.has(f.key)) touched.set(f.key, this.#table.get(f.key));
         this.#table.delete(f.key);
         this.#owner.delete(f.key);
       }
       for (const f of after?.frontends ?? []) {
+        let claimants = this.#claims.get(f.key);
+        if (!claimants) this.#claims.set(f.key, (claimants = new Set()));
+        claimants.add(name);
         const owner = this.#owner.get(f.key);
         if (owner !== undefined && owner !== name) {
           warnings.push(`${name}: frontend ${f.address}:${f.port}/${f.protocol} (${f.scope}) already belongs to ${owner}`);
@@ -196,6 +208,16 @@ export class ServiceModel {
       else this.#computed.delete(name);
       if (after?.healthCheck) this.#healthChecks.set(name, after.healthCheck);
       else this.#healthChecks.delete(name);
+    }
+    for (const key of touched.keys()) {
+      if (this.#owner.has(key)) continue;
+      const claimants = this.#claims.get(key);
+      if (!claimants || claimants.size === 0) continue;
+      const heir = [...claimants].sort()[0]!;
+      const f = this.#computed.get(heir)?.frontends.find((x) => x.key === key);
+      if (!f) continue;
+      this.#table.set(key, f);
+      this.#owner.set(key, heir);
     }
     const upsert: Frontend[] = [];
     const remove: Frontend[] = [];

@@ -53,6 +53,14 @@ function needsHealthCheckPort(spec: ServiceSpec): boolean {
   return spec.type === 'LoadBalancer' && spec.externalTrafficPolicy === 'Local';
 }
 
+/** Whether the Service names a ClusterIP or a NodePort of its own (allocated before dynamic picks). */
+function requestsFixedValues(spec: ServiceSpec): boolean {
+  const ips = spec.clusterIPs ?? (spec.clusterIP ? [spec.clusterIP] : []);
+  if (ips.some((ip) => ip !== '' && ip !== 'None')) return true;
+  if ((spec.ports ?? []).some((p) => p.nodePort !== undefined && p.nodePort !== 0)) return true;
+  return spec.healthCheckNodePort !== undefined && spec.healthCheckNodePort !== 0;
+}
+
 export class ServiceAllocator {
   readonly #ranges: ReadonlyMap<Family, ServiceIpRange>;
   readonly #primary: Family;
@@ -60,14 +68,23 @@ export class ServiceAllocator {
   readonly #holdings = new Map<string, Holding>();
   readonly #ipOwner = new Map<string, string>();
   readonly #portOwner = new Map<number, string>();
+  /** Live in the datapath but not attributable to any Service (rebuilt state): never handed out. */
+  readonly #reserved = new Set<string | number>();
   /** key → the input and output of the last accepted version. */
   readonly #accepted = new Map<string, { readonly input: Service; readonly output: Service }>();
 
   /**
    * @param ranges the Service CIDRs, primary family first.
    * @param state holdings restored from disk; entries that no longer fit the ranges are dropped.
+   * @param reserved addresses and node ports in use by nobody known (e.g. live in the datapath after
+   *   the state file was lost): never allocated dynamically, still grantable on explicit request.
    */
-  constructor(ranges: readonly ServiceIpRange[], ports: PortRange, state: AllocationState = {}) {
+  constructor(
+    ranges: readonly ServiceIpRange[],
+    ports: PortRange,
+    state: AllocationState = {},
+    reserved: { readonly ips?: Iterable<string>; readonly ports?: Iterable<number> } = {},
+  ) {
     this.#ranges = new Map(ranges.map((r) => [r.family, r]));
     this.#primary = ranges[0]!.family;
     this.#ports = ports;
@@ -79,6 +96,11 @@ export class ServiceAllocator {
       if (clusterIPs.some((ip) => this.#ipOwner.has(ip))) continue; // a corrupt state; first wins
       this.#setHolding(key, { clusterIPs, nodePorts, ...hc });
     }
+    for (const ip of reserved.ips ?? []) {
+      const c = canonicalIp(ip);
+      if (c !== undefined && !this.#ipOwner.has(c)) this.#reserved.add(c);
+    }
+    for (const p of reserved.ports ?? []) if (!this.#portOwner.has(p)) this.#reserved.add(p);
   }
 
   /** The holdings to persist. */
@@ -100,11 +122,12 @@ export class ServiceAllocator {
     if (!options.keepAbsent)
       for (const key of [...this.#holdings.keys()]) if (!services.has(key)) this.#release(key);
     for (const key of [...this.#accepted.keys()]) if (!services.has(key)) this.#accepted.delete(key);
-    const keys = [...services.keys()].sort((a, b) => {
-      const ha = this.#holdings.has(a) ? 0 : 1;
-      const hb = this.#holdings.has(b) ? 0 : 1;
-      return ha - hb || (a < b ? -1 : a > b ? 1 : 0);
-    });
+    // Holders first (they keep what they have), then every Service that asks for fixed values,
+    // then the dynamic ones: a fixed request must never lose to a dynamic pick that happened to
+    // sort first (the API server's static/dynamic bands, KEP-3070, do the same job).
+    const band = (key: string): number =>
+      this.#holdings.has(key) ? 0 : requestsFixedValues(services.get(key)!.spec) ? 1 : 2;
+    const keys = [...services.keys()].sort((a, b) => band(a) - band(b) || (a < b ? -1 : a > b ? 1 : 0));
     const errors = new Map<string, AllocationError>();
     for (const key of keys) {
       const input = services.get(key)!;
@@ -133,6 +156,9 @@ export class ServiceAllocator {
 
   #setHolding(key: string, h: Holding): void {
     this.#release(key);
+    for (const ip of h.clusterIPs) this.#reserved.delete(ip);
+    for (const p of Object.values(h.nodePorts)) this.#reserved.delete(p);
+    if (h.healthCheckNodePort !== undefined) this.#reserved.delete(h.healthCheckNodePort);
     this.#holdings.set(key, h);
     for (const ip of h.clusterIPs) this.#ipOwner.set(ip, key);
     for (const p of Object.values(h.nodePorts)) this.#portOwner.set(p, key);
@@ -210,8 +236,10 @@ export class ServiceAllocator {
     const held = this.#holdings.get(key);
     const takenIps = new Set<string>();
     const takenPorts = new Set<number>();
-    const ipFree = (ip: string): boolean => !takenIps.has(ip) && (this.#ipOwner.get(ip) ?? key) === key;
-    const portFree = (p: number): boolean => !takenPorts.has(p) && (this.#portOwner.get(p) ?? key) === key;
+    const ipFree = (ip: string): boolean =>
+      !takenIps.has(ip) && !this.#reserved.has(ip) && (this.#ipOwner.get(ip) ?? key) === key;
+    const portFree = (p: number): boolean =>
+      !takenPorts.has(p) && !this.#reserved.has(p) && (this.#portOwner.get(p) ?? key) === key;
     const heldPort = (p: number | undefined): number | undefined =>
       p !== undefined && !takenPorts.has(p) ? p : undefined;
 

@@ -27,14 +27,34 @@ export function sameSignature(a: FileSignature, b: FileSignature): boolean {
   return a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;
 }
 
+export interface DirectoryListing {
+  /** Manifest files as sorted paths relative to the directory, with their signatures. */
+  readonly files: Map<string, FileSignature>;
+  /** Every directory walked (the root first), as paths under the root: what the watcher watches. */
+  readonly dirs: readonly string[];
+  /** Entries that could not be followed (a symlink loop, a dangling link, no permission), by path. */
+  readonly problems: readonly ManifestIssue[];
+}
+
 /**
- * Manifest files under `dir`, recursively, as sorted paths relative to it with their signatures.
- * Symlinks are followed (a mounted ConfigMap is made of them); a file that vanishes between the
- * listing and the stat is simply not there.
+ * Manifest files under `dir`, recursively. Symlinks are followed (a mounted ConfigMap is made of
+ * them); a directory reached twice (a symlink loop) is walked once, and an entry the kernel refuses
+ * to resolve (ELOOP, EACCES …) is reported by path and skipped: one bad entry never hides the rest.
+ * A file that vanishes between the listing and the stat is simply not there.
  */
-export async function listManifestFiles(dir: string): Promise<Map<string, FileSignature>> {
+export async function listManifestFiles(dir: string): Promise<DirectoryListing> {
   const found = new Map<string, FileSignature>();
+  const dirs: string[] = [];
+  const problems: ManifestIssue[] = [];
   const visited = new Set<string>();
+  const refuse = (rel: string, err: unknown): void => {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return; // gone since the readdir, or a link to nothing yet
+    problems.push({
+      file: rel,
+      message: `skipped: ${code === 'ELOOP' ? 'symlink loop (ELOOP)' : (err as Error).message}`,
+    });
+  };
   const walk = async (rel: string): Promise<void> => {
     const abs = path.join(dir, rel);
     let real: string;
@@ -42,7 +62,7 @@ export async function listManifestFiles(dir: string): Promise<Map<string, FileSi
       real = await fs.realpath(abs);
     } catch (err) {
       if (rel === '') throw err; // the directory itself is gone: not the same as "empty"
-      return;
+      return refuse(rel, err);
     }
     if (visited.has(real)) return; // a symlink loop
     visited.add(real);
@@ -51,15 +71,17 @@ export async function listManifestFiles(dir: string): Promise<Map<string, FileSi
       entries = await fs.readdir(abs);
     } catch (err) {
       if (rel === '') throw err;
-      return;
+      return refuse(rel, err);
     }
+    dirs.push(rel);
     for (const name of entries.sort()) {
       if (name.startsWith('.')) continue;
       const childRel = rel ? path.join(rel, name) : name;
       let st;
       try {
         st = await fs.stat(path.join(dir, childRel), { bigint: true });
-      } catch {
+      } catch (err) {
+        refuse(childRel, err);
         continue;
       }
       if (st.isDirectory()) await walk(childRel);
@@ -73,7 +95,8 @@ export async function listManifestFiles(dir: string): Promise<Map<string, FileSi
     }
   };
   await walk('');
-  return new Map([...found].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  const files = new Map([...found].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  return { files, dirs, problems };
 }
 
 export interface DirectoryContents {
@@ -83,18 +106,33 @@ export interface DirectoryContents {
   readonly issues: readonly ManifestIssue[];
 }
 
-/** Merges per-file results (any order) into one set; a duplicate identity loses to the first in path order. */
-export function mergeFiles(files: ReadonlyMap<string, FileParse>): DirectoryContents {
+/**
+ * Merges per-file results (any order) into one set. When two files define one identity, the file
+ * that already defined it (in `previous`) keeps it, so a new file never takes over a live object
+ * whatever its name; with no such owner the first in path order wins. Both files are named.
+ */
+export function mergeFiles(
+  files: ReadonlyMap<string, FileParse>,
+  previous: ReadonlyMap<string, ParsedObject> = new Map(),
+): DirectoryContents {
   const objects = new Map<string, ParsedObject>();
   const keptByIdentity = new Map<string, KeptObject>();
   const issues: ManifestIssue[] = [];
   const paths = [...files.keys()].sort();
   const where = (o: { file: string; document: number }): string => `${o.file}#${o.document}`;
+  const owners = new Set<string>(); // identities claimed by their previous file
+  for (const file of paths)
+    for (const o of files.get(file)!.objects)
+      if (previous.get(o.identity)?.file === file && !owners.has(o.identity)) {
+        owners.add(o.identity);
+        objects.set(o.identity, o);
+      }
   for (const file of paths) {
     const parsed = files.get(file)!;
     issues.push(...parsed.issues);
     for (const o of parsed.objects) {
       const first = objects.get(o.identity);
+      if (first === o) continue;
       if (first) {
         issues.push({
           file: o.file,

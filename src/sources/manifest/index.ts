@@ -4,7 +4,9 @@ export {
   type ManifestChange,
   type ManifestSourceOptions,
   type ManifestSourceStatus,
+  type AllocationsStatus,
 } from './source.ts';
+export type { LiveAllocations, LiveFrontend } from './recovery.ts';
 export { formatIssue, type ManifestIssue } from './parse.ts';
 export {
   DEFAULT_NODE_PORT_RANGE,

@@ -4,6 +4,7 @@
 // builder read); what a Service means is the model's business. A bad document is reported with
 // its file, document number and field, and never stops the others.
 import { parseAllDocuments } from 'yaml';
+import { canonicalIp } from '../../common/ip.ts';
 import type { EndpointSlice, Node, Pod, Service } from '../../model/k8s.ts';
 
 export const DEFAULT_NAMESPACE = 'default';
@@ -110,6 +111,12 @@ function stringAt(parent: JsonObject, key: string, path: string): string | undef
   return v;
 }
 
+function ipAt(parent: JsonObject, key: string, path: string): void {
+  const v = stringAt(parent, key, path);
+  if (v !== undefined && v !== '' && canonicalIp(v) === undefined)
+    throw new ShapeError(join(path, key), `${JSON.stringify(v)} is not an IP address`);
+}
+
 function integerAt(
   parent: JsonObject,
   key: string,
@@ -186,9 +193,9 @@ function checkPod(doc: JsonObject): void {
   }
   const status = objectAt(doc, 'status', '');
   if (status) {
-    stringAt(status, 'podIP', 'status');
+    ipAt(status, 'podIP', 'status');
     stringAt(status, 'phase', 'status');
-    objectListAt(status, 'podIPs', 'status').forEach((p, i) => stringAt(p, 'ip', `status.podIPs[${i}]`));
+    objectListAt(status, 'podIPs', 'status').forEach((p, i) => ipAt(p, 'ip', `status.podIPs[${i}]`));
     objectListAt(status, 'conditions', 'status').forEach((c, i) => {
       stringAt(c, 'type', `status.conditions[${i}]`);
       stringAt(c, 'status', `status.conditions[${i}]`);

@@ -8,7 +8,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { logger } from '../../common/log.ts';
 import type { EndpointSlice, Node, Pod, Service } from '../../model/k8s.ts';
-import { ServiceAllocator, type AllocationError } from './allocator.ts';
+import { ServiceAllocator, type AllocationError, type AllocationState } from './allocator.ts';
 import { countKept } from './directory.ts';
 import { buildEndpointSlices, hasSelector } from './endpointslices.ts';
 import { formatIssue, identityOf, type ManifestIssue } from './parse.ts';
@@ -19,6 +19,7 @@ import {
   parseServiceCidrs,
   type PortRange,
 } from './ranges.ts';
+import { recoverAllocations, type LiveAllocations } from './recovery.ts';
 import { AllocationStateFile } from './state-file.ts';
 import { ManifestWatcher, type ManifestObjectChange } from './watcher.ts';
 
@@ -48,6 +49,23 @@ export interface ManifestSourceOptions {
   readonly rescanMs?: number;
   /** Use fs.watch as well as the periodic rescan (default true). */
   readonly watch?: boolean;
+  /** A changed file is read once it has been quiet this long (default 250 ms). */
+  readonly settleMs?: number;
+  /** Manifest files larger than this are refused by name, unread (default 4 MiB). */
+  readonly maxFileBytes?: number;
+  /**
+   * What the pinned datapath serves (read at start): live ClusterIPs and NodePorts missing from
+   * allocations.json (corrupt, lost) are given back to their Services or reserved, never to another.
+   */
+  readonly liveAllocations?: LiveAllocations;
+}
+
+export interface AllocationsStatus {
+  /** `state-file`, or `rebuilt` when the datapath supplied what the state file did not. */
+  readonly source: 'state-file' | 'rebuilt';
+  /** Why the state file was not used, if so. */
+  readonly corruption?: string;
+  readonly summary?: string;
 }
 
 export interface ManifestSourceStatus {
@@ -62,6 +80,7 @@ export interface ManifestSourceStatus {
   /** Kinds read but not used yet, with counts. */
   readonly kept: Readonly<Record<string, number>>;
   readonly issues: readonly ManifestIssue[];
+  readonly allocations: AllocationsStatus;
 }
 
 /**
@@ -97,8 +116,13 @@ class PodIndex {
 export class ManifestSource {
   readonly #dir: string;
   readonly #options: ManifestSourceOptions;
-  readonly #allocator: ServiceAllocator;
+  /** Made at the first recompute: rebuilding from the datapath needs the Services. */
+  #allocator: ServiceAllocator | undefined;
   readonly #stateFile: AllocationStateFile;
+  readonly #loaded: AllocationState;
+  readonly #ranges: ReturnType<typeof parseServiceCidrs>;
+  readonly #ports: PortRange;
+  #allocations: AllocationsStatus = { source: 'state-file' };
   readonly #watcher: ManifestWatcher;
   // What the directory says …
   readonly #services = new Map<string, Service>();
@@ -124,9 +148,13 @@ export class ManifestSource {
       typeof options.nodePortRange === 'string'
         ? parsePortRange(options.nodePortRange)
         : (options.nodePortRange ?? DEFAULT_NODE_PORT_RANGE);
+    this.#ranges = ranges;
+    this.#ports = ports;
     this.#stateFile = new AllocationStateFile(options.stateDir);
-    this.#allocator = new ServiceAllocator(ranges, ports, this.#stateFile.load());
+    this.#loaded = this.#stateFile.load();
     this.#watcher = ManifestWatcher.open(dir, {
+      ...(options.settleMs !== undefined ? { settleMs: options.settleMs } : {}),
+      ...(options.maxFileBytes !== undefined ? { maxFileBytes: options.maxFileBytes } : {}),
       onChanges: (changes) => this.#onChanges(changes),
       ...(options.debounceMs !== undefined ? { debounceMs: options.debounceMs } : {}),
       ...(options.rescanMs !== undefined ? { rescanMs: options.rescanMs } : {}),
@@ -145,7 +173,17 @@ export class ManifestSource {
 
   /** Current problems, each naming file, document, object and field where known. */
   issues(): readonly ManifestIssue[] {
-    return [...this.#watcher.issues(), ...this.#derivedIssues];
+    const a = this.#allocations;
+    const state: ManifestIssue[] =
+      a.corruption !== undefined
+        ? [
+            {
+              file: this.#stateFile.path,
+              message: `corrupt (${a.corruption}); ${a.summary !== undefined ? `rebuilt from the datapath: ${a.summary}` : 'no datapath state given, allocations start empty'}`,
+            },
+          ]
+        : [];
+    return [...state, ...this.#watcher.issues(), ...this.#derivedIssues];
   }
 
   /** `issues()` as lines for `ferry status`. */
@@ -170,6 +208,7 @@ export class ManifestSource {
       },
       kept: countKept(this.#watcher.kept()),
       issues: this.issues(),
+      allocations: this.#allocations,
     };
   }
 
@@ -206,8 +245,32 @@ export class ManifestSource {
     }
   }
 
+  #makeAllocator(): ServiceAllocator {
+    const corruption = this.#stateFile.corruption;
+    const live = this.#options.liveAllocations;
+    if (!live) {
+      this.#allocations = { source: 'state-file', ...(corruption !== undefined ? { corruption } : {}) };
+      return new ServiceAllocator(this.#ranges, this.#ports, this.#loaded);
+    }
+    const r = recoverAllocations(live, this.#services, this.#loaded);
+    const rebuilt = Object.keys(r.state).length > Object.keys(this.#loaded).length;
+    const used = rebuilt || r.reservedIps.length + r.reservedPorts.length > 0;
+    this.#allocations = {
+      source: used ? 'rebuilt' : 'state-file',
+      ...(corruption !== undefined ? { corruption } : {}),
+      ...(used || corruption !== undefined ? { summary: r.summary } : {}),
+    };
+    if (used)
+      log.warn({ file: this.#stateFile.path, summary: r.summary }, 'allocations rebuilt from the datapath');
+    return new ServiceAllocator(this.#ranges, this.#ports, r.state, {
+      ips: r.reservedIps,
+      ports: r.reservedPorts,
+    });
+  }
+
   #recompute(): void {
     const issues: ManifestIssue[] = [];
+    this.#allocator ??= this.#makeAllocator();
     const { services, errors } = this.#allocator.reconcile(this.#services, {
       keepAbsent: this.#watcher.incomplete,
     });

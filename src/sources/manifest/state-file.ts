@@ -1,6 +1,7 @@
 // The allocations on disk, so that a restarted agent hands every Service the same ClusterIPs and
 // NodePorts: clients and firewalls remember them. Written atomically (temp file, fsync, rename):
-// a crash leaves the old file or the new one, never half of one.
+// a crash leaves the old file or the new one, never half of one, and the directory is fsynced after
+// the rename so the new name itself survives a power cut. A failed write removes its temp file.
 import fs from 'node:fs';
 import path from 'node:path';
 import { logger } from '../../common/log.ts';
@@ -30,9 +31,15 @@ function isHolding(v: unknown): v is Holding {
 export class AllocationStateFile {
   readonly path: string;
   #lastWritten = '';
+  /** Why the last load found the file unusable (it was moved aside), for the source's status. */
+  #corruption: string | undefined;
 
   constructor(stateDir: string) {
     this.path = path.join(stateDir, 'allocations.json');
+  }
+
+  get corruption(): string | undefined {
+    return this.#corruption;
   }
 
   /**
@@ -58,7 +65,8 @@ export class AllocationStateFile {
     } catch (err) {
       const aside = `${this.path}.corrupt-${Date.now()}`;
       fs.renameSync(this.path, aside);
-      log.error({ err, file: this.path, movedTo: aside }, 'allocation state unreadable; starting empty');
+      this.#corruption = `${(err as Error).message}; moved aside to ${path.basename(aside)}`;
+      log.error({ err, file: this.path, movedTo: aside }, 'allocation state unreadable');
       return {};
     }
   }
@@ -69,14 +77,25 @@ export class AllocationStateFile {
     if (text === this.#lastWritten) return;
     fs.mkdirSync(path.dirname(this.path), { recursive: true });
     const tmp = `${this.path}.tmp-${process.pid}`;
-    const fd = fs.openSync(tmp, 'w', 0o644);
     try {
-      fs.writeFileSync(fd, text);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
+      const fd = fs.openSync(tmp, 'w', 0o644);
+      try {
+        fs.writeFileSync(fd, text);
+        fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+      fs.renameSync(tmp, this.path);
+    } catch (err) {
+      fs.rmSync(tmp, { force: true });
+      throw err;
     }
-    fs.renameSync(tmp, this.path);
+    const dirFd = fs.openSync(path.dirname(this.path), 'r');
+    try {
+      fs.fsyncSync(dirFd);
+    } finally {
+      fs.closeSync(dirFd);
+    }
     this.#lastWritten = text;
   }
 }

@@ -2,6 +2,18 @@
 // something moved: every reaction is a rescan that compares file signatures, so a missed or
 // coalesced event costs latency, never correctness, and a periodic rescan backs it up. Events are
 // debounced because editors save in several steps (write a temp file, rename it over the target).
+//
+// A file is read only once it has settled: its mtime is at least `settleMs` (default 250 ms) in the
+// past. Until then, and while it is invalid YAML, unreadable or too large, the file's last complete
+// version stays in force, so a truncate-then-write or a slow writer never makes its Services leave
+// (or come back with new addresses). A file whose new version has document-level errors (a bad
+// port, a removed name) also keeps the last valid version of every object it defined: nothing is
+// deleted by a broken edit, as a rejected `kubectl apply` deletes nothing. Removing the file, or
+// the object from a file that is otherwise valid, is what deletes.
+//
+// Directories are watched one by one (plain inotify watches on each directory the listing walked)
+// rather than with Node's recursive watch, whose own directory crawl throws ELOOP out of an event
+// handler on a symlink loop; the listing decides what is walked and reports what it could not.
 import fs, { type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
@@ -9,7 +21,11 @@ import { FerryError } from '../../common/errors.ts';
 import { logger } from '../../common/log.ts';
 import type { EndpointSlice, Node, Pod, Service } from '../../model/k8s.ts';
 import { listManifestFiles, mergeFiles, sameSignature, type FileSignature } from './directory.ts';
+
+export const DEFAULT_SETTLE_MS = 250;
+export const DEFAULT_MAX_FILE_BYTES = 4 * 1024 * 1024;
 import {
+  formatIssue,
   parseManifestFile,
   type FileParse,
   type KeptObject,
@@ -44,6 +60,10 @@ export interface ManifestWatcherOptions {
   readonly rescanMs?: number;
   /** Use fs.watch (default). Off: only the periodic rescan, e.g. on NFS where inotify sees nothing. */
   readonly watch?: boolean;
+  /** A changed file is read once its mtime is this old (default 250 ms); until then its last version holds. */
+  readonly settleMs?: number;
+  /** Larger files are refused by name without being read (default 4 MiB). */
+  readonly maxFileBytes?: number;
 }
 
 interface FileState {
@@ -65,9 +85,13 @@ export class ManifestWatcher {
   #issues: readonly ManifestIssue[] = [];
   #kept: readonly KeptObject[] = [];
   #dirIssue: ManifestIssue | undefined;
-  #fsWatcher: FSWatcher | undefined;
-  #dirWatcher: FSWatcher | undefined;
+  #listingIssues: readonly ManifestIssue[] = [];
+  /** Watched directory (relative to the root, '' for the root) → its watcher. */
+  readonly #dirWatchers = new Map<string, FSWatcher>();
   #watchWarned = false;
+  /** Changed files not yet settled: a scan is due when the oldest of them settles. */
+  #settling = new Set<string>();
+  #settleTimer: NodeJS.Timeout | undefined;
   #debounce: NodeJS.Timeout | undefined;
   #deadline: NodeJS.Timeout | undefined;
   readonly #rescan: NodeJS.Timeout;
@@ -102,7 +126,7 @@ export class ManifestWatcher {
     if (!st.isDirectory())
       throw new FerryError('FERRY_E_SOURCE', `manifest directory ${dir}: not a directory`);
     const w = new ManifestWatcher(path.resolve(dir), options);
-    w.#watch();
+    w.#watch(['']);
     w.#trigger();
     return w;
   }
@@ -113,7 +137,8 @@ export class ManifestWatcher {
 
   /** Current problems: unparsable files and documents, duplicates, an unreadable directory. */
   issues(): readonly ManifestIssue[] {
-    return this.#dirIssue ? [this.#dirIssue, ...this.#issues] : this.#issues;
+    const all = [...this.#listingIssues, ...this.#issues];
+    return this.#dirIssue ? [this.#dirIssue, ...all] : all;
   }
 
   /** Well-formed objects of kinds Ferry does not use yet. */
@@ -136,10 +161,22 @@ export class ManifestWatcher {
     return o ? { file: o.file, document: o.document } : undefined;
   }
 
-  /** Rescans now (after pending events); resolves when that scan has been delivered. */
+  /**
+   * Rescans now (after pending events); resolves when that scan has been delivered and every
+   * changed file it saw has settled and been read.
+   */
   async rescan(): Promise<void> {
     this.#trigger();
     while (this.#running) await this.#running;
+    while (this.#settling.size > 0 && !this.#closed) {
+      await new Promise((resolve) => setTimeout(resolve, this.#settleMs));
+      this.#trigger();
+      while (this.#running) await this.#running;
+    }
+  }
+
+  get #settleMs(): number {
+    return this.#options.settleMs ?? DEFAULT_SETTLE_MS;
   }
 
   async close(): Promise<void> {
@@ -147,10 +184,9 @@ export class ManifestWatcher {
     clearInterval(this.#rescan);
     clearTimeout(this.#debounce);
     clearTimeout(this.#deadline);
-    this.#fsWatcher?.close();
-    this.#fsWatcher = undefined;
-    this.#dirWatcher?.close();
-    this.#dirWatcher = undefined;
+    clearTimeout(this.#settleTimer);
+    for (const w of this.#dirWatchers.values()) w.close();
+    this.#dirWatchers.clear();
     while (this.#running) await this.#running;
   }
 
@@ -158,40 +194,42 @@ export class ManifestWatcher {
     await this.close();
   }
 
-  #watch(): void {
+  /** Watches exactly `dirs` (relative to the root): new ones are armed, vanished ones closed. */
+  #watch(dirs: readonly string[]): void {
     if (this.#options.watch === false) return;
-    try {
-      const w = fs.watch(this.#dir, { recursive: true, persistent: false }, (_event, filename) => {
-        if (filename) this.#dirty.add(filename.toString());
-        this.#schedule();
-      });
-      w.on('error', (err) => {
-        // e.g. the directory was removed; the periodic rescan carries on and re-arms the watch.
-        log.warn({ err, dir: this.#dir }, 'fs.watch failed; relying on the periodic rescan');
+    const want = new Set(dirs);
+    for (const [rel, w] of this.#dirWatchers)
+      if (!want.has(rel)) {
         w.close();
-        if (this.#fsWatcher === w) this.#fsWatcher = undefined;
-      });
-      this.#fsWatcher = w;
-      // Node's recursive watch on Linux follows files, not directory entries: after a file was
-      // replaced by rename (how editors and kubectl-like tools save), its later deletion is not
-      // reported (seen: 7 s, until the periodic rescan). A plain inotify watch on the top
-      // directory reports unlink and rename of its entries.
-      this.#dirWatcher?.close();
-      this.#dirWatcher = fs.watch(this.#dir, { persistent: false }, (_event, filename) => {
-        if (filename) this.#dirty.add(filename.toString());
-        this.#schedule();
-      });
-      this.#dirWatcher.on('error', () => {
-        this.#dirWatcher?.close();
-        this.#dirWatcher = undefined;
-      });
-      this.#watchWarned = false;
-    } catch (err) {
-      // Retried at every scan; said once per outage.
-      if (!this.#watchWarned)
-        log.warn({ err, dir: this.#dir }, 'fs.watch unavailable; relying on the periodic rescan');
-      this.#watchWarned = true;
+        this.#dirWatchers.delete(rel);
+      }
+    for (const rel of want) {
+      if (this.#dirWatchers.has(rel)) continue;
+      try {
+        const w = fs.watch(path.join(this.#dir, rel), { persistent: false }, (_event, filename) => {
+          if (filename) this.#dirty.add(rel ? path.join(rel, filename.toString()) : filename.toString());
+          this.#schedule();
+        });
+        w.on('error', (err) => {
+          // e.g. the directory was removed; the next scan re-arms what still exists.
+          if (rel === '')
+            log.warn({ err, dir: this.#dir }, 'fs.watch failed; relying on the periodic rescan');
+          w.close();
+          if (this.#dirWatchers.get(rel) === w) this.#dirWatchers.delete(rel);
+          this.#schedule();
+        });
+        this.#dirWatchers.set(rel, w);
+      } catch (err) {
+        // Retried at every scan; said once per outage.
+        if (!this.#watchWarned)
+          log.warn(
+            { err, dir: path.join(this.#dir, rel) },
+            'fs.watch unavailable; relying on the periodic rescan',
+          );
+        this.#watchWarned = true;
+      }
     }
+    if (this.#dirWatchers.has('')) this.#watchWarned = false;
   }
 
   #schedule(): void {
@@ -232,26 +270,57 @@ export class ManifestWatcher {
   }
 
   async #scan(): Promise<void> {
-    if (!this.#fsWatcher) this.#watch();
     const dirty = this.#dirty;
     this.#dirty = new Set();
     let listed: Map<string, FileSignature>;
     try {
-      listed = await listManifestFiles(this.#dir);
+      const listing = await listManifestFiles(this.#dir);
+      listed = listing.files;
+      this.#listingIssues = listing.problems;
       this.#dirIssue = undefined;
+      this.#watch(listing.dirs);
     } catch (err) {
       // An unmounted or vanished directory keeps the last objects: deleting every Service because a
       // volume blinked would be worse than serving slightly stale ones.
       this.#dirIssue = { file: '.', message: `directory unreadable: ${(err as Error).message}` };
-      // A recreated directory is a new inode: drop the old watch so the next scan arms a fresh one.
-      this.#fsWatcher?.close();
-      this.#fsWatcher = undefined;
+      // A recreated directory is a new inode: drop the old watches so the next scan arms fresh ones.
+      this.#watch([]);
       this.#finishScan([]);
       return;
     }
+    const settling = new Set<string>();
+    const nowNs = BigInt(Date.now()) * 1_000_000n;
+    const settleNs = BigInt(Math.round(this.#settleMs * 1_000_000));
+    let soonestNs: bigint | undefined;
+    const maxBytes = this.#options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
     for (const [file, signature] of listed) {
       const known = this.#files.get(file);
       if (known && sameSignature(known.signature, signature) && !dirty.has(file)) continue;
+      // The first scan reads everything: there is no earlier version to keep, and a half-written
+      // file is invalid YAML (kept out) or is corrected by the next change.
+      const age = nowNs - signature.mtimeNs;
+      if (this.#synced && age < settleNs) {
+        settling.add(file);
+        const wait = settleNs - age;
+        if (soonestNs === undefined || wait < soonestNs) soonestNs = wait;
+        continue;
+      }
+      const keep = (issue: ManifestIssue): FileParse => ({
+        objects: known?.effective.objects ?? [],
+        kept: known?.effective.kept ?? [],
+        issues: [issue],
+        syntaxError: true,
+      });
+      if (signature.size > maxBytes) {
+        this.#files.set(file, {
+          signature,
+          effective: keep({
+            file,
+            message: `refused: ${signature.size} bytes is over the limit of ${maxBytes}`,
+          }),
+        });
+        continue;
+      }
       let parsed: FileParse;
       try {
         parsed = parseManifestFile(file, await fs.promises.readFile(path.join(this.#dir, file), 'utf8'));
@@ -261,23 +330,29 @@ export class ManifestWatcher {
           continue;
         }
         // Unreadable for now (permissions, I/O): like a syntax error, keep what it said before.
-        const message = `unreadable: ${(err as Error).message}`;
-        parsed = { objects: [], kept: [], issues: [{ file, message }], syntaxError: true };
+        this.#files.set(file, {
+          signature,
+          effective: keep({ file, message: `unreadable: ${(err as Error).message}` }),
+        });
+        continue;
       }
-      const effective: FileParse = parsed.syntaxError
-        ? {
-            objects: known?.effective.objects ?? [],
-            kept: known?.effective.kept ?? [],
-            issues: parsed.issues,
-            syntaxError: true,
-          }
-        : parsed;
-      this.#files.set(file, { signature, effective });
+      this.#files.set(file, { signature, effective: effectiveParse(parsed, known?.effective) });
     }
     for (const file of [...this.#files.keys()]) if (!listed.has(file)) this.#files.delete(file);
+    this.#settling = settling;
+    clearTimeout(this.#settleTimer);
+    this.#settleTimer = undefined;
+    if (soonestNs !== undefined && !this.#closed) {
+      this.#settleTimer = setTimeout(() => this.#trigger(), Number(soonestNs / 1_000_000n) + 1);
+      this.#settleTimer.unref();
+    }
     if (this.#closed) return;
-    const merged = mergeFiles(new Map([...this.#files].map(([f, s]) => [f, s.effective])));
+    const merged = mergeFiles(new Map([...this.#files].map(([f, s]) => [f, s.effective])), this.#objects);
     const changes = diffObjects(this.#objects, merged.objects);
+    const before = new Set(this.#issues.map(formatIssue));
+    for (const issue of merged.issues)
+      if (issue.message.startsWith('duplicate:') && !before.has(formatIssue(issue)))
+        log.warn({ file: issue.file, object: issue.object }, formatIssue(issue));
     this.#objects = merged.objects;
     this.#issues = merged.issues;
     this.#kept = merged.kept;
@@ -292,6 +367,24 @@ export class ManifestWatcher {
       this.#resolveListed();
     }
   }
+}
+
+/**
+ * What a file contributes given its new parse and its previous contribution: invalid YAML keeps
+ * everything it had; document-level errors keep the previous version of every object the new
+ * text no longer yields validly (the name may be the very thing that broke).
+ */
+function effectiveParse(parsed: FileParse, previous: FileParse | undefined): FileParse {
+  if (parsed.syntaxError) return { ...parsed, objects: previous?.objects ?? [], kept: previous?.kept ?? [] };
+  const broken = parsed.issues.some((i) => i.document !== undefined);
+  if (!broken || !previous) return parsed;
+  const now = new Set(parsed.objects.map((o) => o.identity));
+  const keptNow = new Set(parsed.kept.map((k) => k.identity));
+  return {
+    ...parsed,
+    objects: [...parsed.objects, ...previous.objects.filter((o) => !now.has(o.identity))],
+    kept: [...parsed.kept, ...previous.kept.filter((k) => !keptNow.has(k.identity))],
+  };
 }
 
 /** Per-object changes between two merged sets, dropping objects that are deep-equal. */
