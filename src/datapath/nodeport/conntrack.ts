@@ -10,6 +10,8 @@ export interface SweepableMap {
   keys(): Iterable<Buffer>;
   lookup(key: Buffer): Buffer | undefined;
   delete(key: Buffer): boolean;
+  /** The map's capacity, when known: a walk past twice as many keys is a walk that restarted. */
+  readonly maxEntries?: number;
 }
 
 export interface SweepResult {
@@ -24,14 +26,15 @@ export function sweepExpired(
   ct: SweepableMap,
   nat: SweepableMap,
   nowNs: bigint = process.hrtime.bigint(),
-  iterationCap: number = DEFAULT_ITERATION_CAP,
+  iterationCap?: number,
 ): SweepResult {
   const pass = (m: SweepableMap, name: string, size: number, expires: (b: Buffer) => bigint): [number, number] => {
     let removed = 0;
     let live = 0;
     // Collect first: deleting while walking with get_next_key restarts the walk (and a walk
     // while the datapath inserts can too, hence the cap).
-    for (const key of [...capped(m.keys(), iterationCap, name)]) {
+    const cap = iterationCap ?? (m.maxEntries ? 2 * m.maxEntries : DEFAULT_ITERATION_CAP);
+    for (const key of [...capped(m.keys(), cap, name)]) {
       const v = m.lookup(key);
       if (!v || v.length < size) continue;
       if (expires(v) < nowNs) {
