@@ -23,11 +23,35 @@ export interface SyncOutcome {
 
 export type SyncFn = () => Promise<void>;
 
+/** A cancellable one-shot timer. */
+export interface Timer {
+  cancel(): void;
+}
+
+/**
+ * Where the runner reads time and sets timers. Injected so tests drive the schedule with a fake
+ * clock and assert on which syncs happen, instead of sleeping and hoping the machine is fast.
+ */
+export interface Clock {
+  /** Monotonic milliseconds. */
+  now(): number;
+  setTimer(callback: () => void, delayMs: number): Timer;
+}
+
+export const REAL_CLOCK: Clock = {
+  now: () => performance.now(),
+  setTimer: (callback, delayMs) => {
+    const timer = setTimeout(callback, delayMs);
+    return { cancel: () => clearTimeout(timer) };
+  },
+};
+
 export class SyncRunner {
   readonly #sync: SyncFn;
   readonly #options: SyncRunnerOptions;
   readonly #onOutcome: (outcome: SyncOutcome) => void;
-  #timer: NodeJS.Timeout | undefined;
+  readonly #clock: Clock;
+  #timer: Timer | undefined;
   #timerDue = Infinity;
   #running: Promise<void> | undefined;
   #pending = false;
@@ -35,8 +59,14 @@ export class SyncRunner {
   #failures = 0;
   #stopped = false;
 
-  constructor(sync: SyncFn, options: SyncRunnerOptions, onOutcome: (outcome: SyncOutcome) => void = () => {}) {
+  constructor(
+    sync: SyncFn,
+    options: SyncRunnerOptions,
+    onOutcome: (outcome: SyncOutcome) => void = () => {},
+    clock: Clock = REAL_CLOCK,
+  ) {
     this.#sync = sync;
+    this.#clock = clock;
     this.#options = options;
     this.#onOutcome = onOutcome;
   }
@@ -48,7 +78,7 @@ export class SyncRunner {
       this.#pending = true;
       return;
     }
-    this.#schedule(Math.max(0, this.#lastStart + this.#options.minIntervalMs - performance.now()));
+    this.#schedule(Math.max(0, this.#lastStart + this.#options.minIntervalMs - this.#clock.now()));
   }
 
   /** Runs a sync now (ignoring the minimum interval) and resolves when it has finished. */
@@ -70,11 +100,11 @@ export class SyncRunner {
 
   #schedule(delayMs: number): void {
     if (this.#stopped) return;
-    const due = performance.now() + delayMs;
+    const due = this.#clock.now() + delayMs;
     if (this.#timer && this.#timerDue <= due) return; // an earlier sync is already planned
     this.#clearTimer();
     this.#timerDue = due;
-    this.#timer = setTimeout(() => {
+    this.#timer = this.#clock.setTimer(() => {
       this.#timer = undefined;
       this.#timerDue = Infinity;
       void this.#run();
@@ -82,7 +112,7 @@ export class SyncRunner {
   }
 
   #clearTimer(): void {
-    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer?.cancel();
     this.#timer = undefined;
     this.#timerDue = Infinity;
   }
@@ -90,16 +120,16 @@ export class SyncRunner {
   async #run(): Promise<SyncOutcome> {
     this.#clearTimer();
     this.#pending = false;
-    this.#lastStart = performance.now();
+    this.#lastStart = this.#clock.now();
     let outcome!: SyncOutcome;
     const run = (async (): Promise<void> => {
       try {
         await this.#sync();
         this.#failures = 0;
-        outcome = { ok: true, durationMs: performance.now() - this.#lastStart, failures: 0 };
+        outcome = { ok: true, durationMs: this.#clock.now() - this.#lastStart, failures: 0 };
       } catch (error) {
         this.#failures++;
-        outcome = { ok: false, durationMs: performance.now() - this.#lastStart, error, failures: this.#failures };
+        outcome = { ok: false, durationMs: this.#clock.now() - this.#lastStart, error, failures: this.#failures };
       }
     })();
     this.#running = run;
