@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { BpfObject, BpfMap, BpfLink, RingBufferReader } from '../../../src/datapath/bpf/index.ts';
 import { BpfError, MapFullError } from '../../../src/common/errors.ts';
+import { eventually } from '../../support/eventually.ts';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const COUNTER = path.join(root, 'build/bpf/test/counter.o');
@@ -193,15 +194,23 @@ test('ring-buffer events arrive through the event loop, and close() ends the rea
   t.after(() => reader.close());
   const prog = obj.program('count_and_stamp');
   for (let i = 0; i < 5; i++) prog.run({ data: Buffer.alloc(60 + i, 0x20 + i) });
-  for (let i = 0; i < 100 && events.length < 5; i++) await new Promise((r) => setTimeout(r, 10));
-  assert.deepEqual(
-    events.map((e) => [e.readUInt32LE(0), e.readUInt32LE(4)]),
-    [0, 1, 2, 3, 4].map((i) => [60 + i, 0x20 + i]),
+  await eventually(() =>
+    assert.deepEqual(
+      events.map((e) => [e.readUInt32LE(0), e.readUInt32LE(4)]),
+      [0, 1, 2, 3, 4].map((i) => [60 + i, 0x20 + i]),
+    ),
   );
   reader.close();
+  // A second reader on the same ring is the barrier instead of a sleep: once it holds the sample,
+  // the sample was produced and the event loop has had the readiness turn in which a reader that
+  // close() failed to stop would have been called too.
+  const witnessed: Buffer[] = [];
+  const witness = new RingBufferReader(obj.map('events'), (data) => witnessed.push(data), { fallbackMs: 60_000 });
+  t.after(() => witness.close());
   prog.run({ data: Buffer.alloc(60) });
-  await new Promise((r) => setTimeout(r, 50));
+  await eventually(() => assert.equal(witnessed.length + events.length, 6, 'the sample after close() is delivered somewhere'));
   assert.equal(events.length, 5, 'no delivery after close()');
+  assert.equal(witnessed.length, 1);
 });
 
 test('tc and XDP attach inside a test netns and detach only what they attached', (t) => {
