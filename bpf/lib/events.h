@@ -64,8 +64,8 @@ struct ferry_event {
 	__be16 xlated_port;
 	__u8 protocol;        /* IPPROTO_* */
 	__u8 origin;          /* enum ferry_origin */
-	enum ferry_verdict verdict;
-	enum ferry_reason reason;
+	__u8 verdict;         /* enum ferry_verdict (reasons.h) */
+	__u8 reason;          /* enum ferry_reason (reasons.h) */
 	__u8 ct_state;        /* enum ferry_ct_state */
 	__u8 flags;           /* FERRY_NAT_* | FERRY_EV_F_* */
 	__u32 service_id;     /* frontend id (keys ferry_revnat_v1); 0 when not a service */

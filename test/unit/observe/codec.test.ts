@@ -1,5 +1,5 @@
-// The event codec against the C layout of bpf/lib/events.h: sizes, offsets, enum names in C
-// order, and a record built byte by byte the way the BPF side writes it.
+// The event codec against the C layout of bpf/lib/events.h (and the enums of reasons.h): sizes,
+// offsets, enum names in C order, and a record built byte by byte the way the BPF side writes it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -21,12 +21,13 @@ import {
   type RawEvent,
 } from '../../../src/datapath/events/codec.ts';
 
-const header = fs.readFileSync(fileURLToPath(new URL('../../../bpf/lib/events.h', import.meta.url)), 'utf8');
+const read = (file: string): string => fs.readFileSync(fileURLToPath(new URL(`../../../bpf/lib/${file}`, import.meta.url)), 'utf8');
+const header = read('events.h') + read('reasons.h');
 
 /** `NAME = value` pairs of one C enum, in order. */
 function cEnum(name: string): [string, number][] {
-  const body = new RegExp(`enum ${name} \\{([^}]*)\\}`).exec(header)?.[1];
-  assert.ok(body, `enum ${name} in events.h`);
+  const body = new RegExp(`enum ${name}(?: : \\w+)? \\{([^}]*)\\}`).exec(header)?.[1];
+  assert.ok(body, `enum ${name} in events.h or reasons.h`);
   return [...body.matchAll(/^\s*(FERRY_\w+)\s*=\s*(\d+)/gm)].map((m) => [m[1]!, Number(m[2])]);
 }
 
