@@ -32,7 +32,10 @@ export function readAddress(buf: Uint8Array, offset = 0): string {
 
 export function isZeroAddress(buf: Buffer, offset = 0): boolean {
   return (
-    (buf.readUInt32LE(offset) | buf.readUInt32LE(offset + 4) | buf.readUInt32LE(offset + 8) | buf.readUInt32LE(offset + 12)) ===
+    (buf.readUInt32LE(offset) |
+      buf.readUInt32LE(offset + 4) |
+      buf.readUInt32LE(offset + 8) |
+      buf.readUInt32LE(offset + 12)) ===
     0
   );
 }

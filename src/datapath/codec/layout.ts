@@ -11,7 +11,14 @@ type FieldValue<T extends FieldType> = T extends 'u64' ? bigint : T extends 'add
 export type Fields = Readonly<Record<string, readonly [offset: number, type: FieldType]>>;
 export type Values<F extends Fields> = { readonly [K in keyof F]: FieldValue<F[K][1]> };
 
-const WIDTH: Readonly<Record<FieldType, number>> = { u8: 1, u16: 2, be16: 2, u32: 4, u64: 8, addr: ADDRESS_SIZE };
+const WIDTH: Readonly<Record<FieldType, number>> = {
+  u8: 1,
+  u16: 2,
+  be16: 2,
+  u32: 4,
+  u64: 8,
+  addr: ADDRESS_SIZE,
+};
 
 export interface Layout<F extends Fields> {
   /** The C struct's name, for errors and the BTF check. */
@@ -60,7 +67,8 @@ function read(buf: Buffer, offset: number, type: FieldType): number | bigint | s
 export function struct<const F extends Fields>(name: string, size: number, fields: F): Layout<F> {
   const entries = Object.entries(fields);
   for (const [field, [offset, type]] of entries)
-    if (offset < 0 || offset + WIDTH[type] > size) throw new RangeError(`struct ${name}.${field}: outside ${size} bytes`);
+    if (offset < 0 || offset + WIDTH[type] > size)
+      throw new RangeError(`struct ${name}.${field}: outside ${size} bytes`);
   return {
     name,
     size,

@@ -35,7 +35,12 @@ export class TypedMap<K, V> {
   readonly #value: Codec<V>;
   readonly #cap: number;
 
-  constructor(map: MapLike, key: Codec<K>, value: Codec<V>, options: { readonly iterationCap?: number } = {}) {
+  constructor(
+    map: MapLike,
+    key: Codec<K>,
+    value: Codec<V>,
+    options: { readonly iterationCap?: number } = {},
+  ) {
     this.#map = map;
     this.#key = key;
     this.#value = value;

@@ -6,7 +6,13 @@ import type { FrontendKind } from '../../model/frontend.ts';
 
 export const IPPROTO: Readonly<Record<Protocol, number>> = { TCP: 6, UDP: 17, SCTP: 132 };
 
-const IPPROTO_TEXT: Readonly<Record<number, string>> = { 1: 'ICMP', 6: 'TCP', 17: 'UDP', 58: 'ICMPv6', 132: 'SCTP' };
+const IPPROTO_TEXT: Readonly<Record<number, string>> = {
+  1: 'ICMP',
+  6: 'TCP',
+  17: 'UDP',
+  58: 'ICMPv6',
+  132: 'SCTP',
+};
 
 /** IPPROTO_* of a Service protocol; `what` names the object and field in the error. */
 export function protocolNumber(protocol: string, what = 'protocol'): number {

@@ -54,11 +54,14 @@ test('address: the v4-mapped text form is the IPv4 address, not ::ffff:<hex>', (
 });
 
 test('address: bad text is refused with the field named', () => {
-  assert.throws(() => encodeAddress('10.0.0', 'lb_backend.address'), (e: unknown) => {
-    assert.ok(e instanceof InvalidArgumentError);
-    assert.equal(e.message, 'lb_backend.address: "10.0.0" is not an IP address');
-    return true;
-  });
+  assert.throws(
+    () => encodeAddress('10.0.0', 'lb_backend.address'),
+    (e: unknown) => {
+      assert.ok(e instanceof InvalidArgumentError);
+      assert.equal(e.message, 'lb_backend.address: "10.0.0" is not an IP address');
+      return true;
+    },
+  );
   assert.throws(() => addr16('fd00::1::2'), InvalidArgumentError);
   assert.throws(() => encodeSrcRangeKey(1, '::ffff:zz/128'), /not an IP address/);
 });
@@ -78,7 +81,8 @@ test('address: the cached reader maps zeros to undefined and agrees with readAdd
 test('scalars: protocol, kind and id both ways; unknown names refused', () => {
   for (const p of ['TCP', 'UDP', 'SCTP'] as const) assert.equal(protocolName(protocolNumber(p)), p);
   assert.throws(() => protocolNumber('ICMP', 'nodeport_key.protocol'), /nodeport_key.protocol: "ICMP"/);
-  for (const k of ['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalIP'] as const) assert.equal(kindName(kindNumber(k)), k);
+  for (const k of ['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalIP'] as const)
+    assert.equal(kindName(kindNumber(k)), k);
   assert.equal(kindName(9), undefined);
   fc.assert(fc.property(fc.nat(0xffffffff), (id) => assert.equal(decodeId(encodeId(id)), id)));
 });
@@ -92,11 +96,20 @@ const SAMPLE = struct('sample', 32, {
 });
 
 test('layout: fields land at their offsets in their byte order; pads stay zero', () => {
-  const buf = SAMPLE.encode({ address: '10.0.0.1', port: 0x1f90, slot: 0x0102, id: 7, cookie: 1n << 40n }, Buffer.alloc(32, 0xee));
+  const buf = SAMPLE.encode(
+    { address: '10.0.0.1', port: 0x1f90, slot: 0x0102, id: 7, cookie: 1n << 40n },
+    Buffer.alloc(32, 0xee),
+  );
   assert.equal(buf.subarray(16, 18).toString('hex'), '1f90');
   assert.equal(buf.subarray(18, 20).toString('hex'), '0201');
   assert.equal(buf.readUInt32LE(20), 7);
-  assert.deepEqual(SAMPLE.decode(buf), { address: '10.0.0.1', port: 0x1f90, slot: 0x0102, id: 7, cookie: 1n << 40n });
+  assert.deepEqual(SAMPLE.decode(buf), {
+    address: '10.0.0.1',
+    port: 0x1f90,
+    slot: 0x0102,
+    id: 7,
+    cookie: 1n << 40n,
+  });
   assert.throws(() => SAMPLE.decode(Buffer.alloc(31)), /struct sample: 31 bytes, expected 32/);
   assert.throws(() => struct('bad', 4, { x: [2, 'u32'] }), /struct bad.x: outside 4 bytes/);
 });
@@ -135,5 +148,8 @@ test('conntrack sweep: a key walk that does not end is cut at the cap', () => {
     lookup: (): Buffer | undefined => undefined,
     delete: (): boolean => false,
   };
-  assert.throws(() => sweepExpired(endless, endless, 0n, 1000), /ferry_np_ct_v1: iteration passed 1000 entries/);
+  assert.throws(
+    () => sweepExpired(endless, endless, 0n, 1000),
+    /ferry_np_ct_v1: iteration passed 1000 entries/,
+  );
 });
