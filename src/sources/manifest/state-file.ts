@@ -87,7 +87,11 @@ export class AllocationStateFile {
       }
       fs.renameSync(tmp, this.path);
     } catch (err) {
-      fs.rmSync(tmp, { force: true });
+      try {
+        fs.unlinkSync(tmp);
+      } catch {
+        // never created, or already gone: the write's own error is the one to report
+      }
       throw err;
     }
     const dirFd = fs.openSync(path.dirname(this.path), 'r');
