@@ -18,6 +18,13 @@ const cliNoStaticAgent = {
   message: 'src/cli loads the agent only by a dynamic import() in the command that runs it.',
 };
 
+// ...and the dynamic import() that loads it belongs to the command that runs it. esquery's regex
+// literal cannot hold a '/', hence \x2F.
+const cliAgentImportOutsideItsCommand = {
+  selector: 'ImportExpression > Literal[value=/(^|\\x2E\\x2E\\x2F)agent\\x2F/]',
+  message: 'Only src/cli/commands/agent.ts (the command that runs the agent) may import() src/agent.',
+};
+
 const layers = [
   {
     // The model is pure: it turns objects into a frontend table and touches nothing else, so its
@@ -51,13 +58,20 @@ const layers = [
     // TEMPORARY allowance, remove after issue #13 item 3 lands: src/cli/inspect.ts still imports
     // STATUS_FILE from src/agent/run.ts statically (so `ferry status` loads the agent graph). Its
     // block below allows exactly that one module; once the typed status file lives outside
-    // src/agent, delete the `ignores` line and the src/cli/inspect.ts block.
-    ignores: ['src/cli/inspect.ts'],
+    // src/agent, drop it from `ignores` and delete the src/cli/inspect.ts block.
+    ignores: ['src/cli/inspect.ts', 'src/cli/commands/agent.ts'],
+    patterns: [cliNoStaticAgent],
+    syntax: [cliAgentImportOutsideItsCommand],
+  },
+  {
+    // The command that runs the agent: import() allowed, a static import still not.
+    files: ['src/cli/commands/agent.ts'],
     patterns: [cliNoStaticAgent],
   },
   {
     files: ['src/cli/inspect.ts'],
     patterns: [{ ...cliNoStaticAgent, regex: '^(\\.\\./)+agent/(?!run\\.ts$)' }],
+    syntax: [cliAgentImportOutsideItsCommand],
   },
 ];
 
@@ -79,9 +93,12 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
-  ...layers.map(({ files, ignores, patterns }) => ({
+  ...layers.map(({ files, ignores, patterns, syntax }) => ({
     files,
     ...(ignores ? { ignores } : {}),
-    rules: { 'no-restricted-imports': ['error', { patterns }] },
+    rules: {
+      'no-restricted-imports': ['error', { patterns }],
+      ...(syntax ? { 'no-restricted-syntax': ['error', ...syntax] } : {}),
+    },
   })),
 );
