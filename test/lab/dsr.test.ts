@@ -10,7 +10,7 @@ import { BpfMap } from '../../src/datapath/bpf/index.ts';
 import { NP_STAT_NAMES, sumPerCpu, type NpStat } from '../../src/datapath/nodeport/maps.ts';
 import { createLab, target, type Lab, type LabNode } from '../../src/lab/index.ts';
 import { startNodeAgent } from '../../src/lab/agents.ts';
-import { writeManifests } from './support/manifests.ts';
+import { nodePortService, readyPod, writeManifests } from './support/manifests.ts';
 
 function stat(node: LabNode, name: NpStat): bigint {
   using map = BpfMap.openPinned(path.join(node.pinDir, 'ferry_np_stats_v1'));
@@ -33,29 +33,8 @@ describe('north-south DSR through the agent', { concurrency: false }, () => {
     lab = await createLab({ nodes: 2, podsPerNode: 1 });
     const backend = lab.pod('n2-p1');
     const docs = [
-      {
-        apiVersion: 'v1',
-        kind: 'Pod',
-        metadata: { name: backend.name, namespace: 'default', labels: { app: 'far' } },
-        spec: { nodeName: 'node-2', containers: [{ name: 'echo', ports: [{ containerPort: 7000 }] }] },
-        status: {
-          podIP: backend.ipv4,
-          podIPs: [{ ip: backend.ipv4 }, { ip: backend.ipv6 }],
-          conditions: [{ type: 'Ready', status: 'True' }],
-        },
-      },
-      {
-        apiVersion: 'v1',
-        kind: 'Service',
-        metadata: { name: 'far', namespace: 'default' },
-        spec: {
-          type: 'NodePort',
-          clusterIP: '10.96.21.1',
-          clusterIPs: ['10.96.21.1'],
-          selector: { app: 'far' },
-          ports: [{ port: 80, targetPort: 7000, nodePort: 30095 }],
-        },
-      },
+      readyPod(backend, { app: 'far' }),
+      nodePortService('far', '10.96.21.1', { app: 'far' }, 30095),
     ];
     dir = writeManifests('ferry-dsr-', docs);
     await lab.startEchoServer(backend, { tcp: [7000], udp: [], http: [] });

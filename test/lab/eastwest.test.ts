@@ -6,9 +6,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { stringify } from 'yaml';
 import { createLab, target, type Lab, type LabPod, type ProbeReport } from '../../src/lab/index.ts';
 import { ferryOnNode, startNodeAgent, type NodeAgent } from '../../src/lab/agents.ts';
+import { eventually } from '../support/eventually.ts';
+import { readyPod, service, tcp, udp, writeYamlFile } from './support/manifests.ts';
 
 interface Row {
   id: number;
@@ -31,83 +32,13 @@ const VIP = {
   edited: '10.96.10.9',
 };
 
-function pod(
-  p: LabPod,
-  labels: Record<string, string>,
-  extra: { ports?: object[]; terminating?: boolean } = {},
-): object {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: {
-      name: p.name,
-      namespace: 'default',
-      labels,
-      ...(extra.terminating ? { deletionTimestamp: '2026-01-01T00:00:00Z' } : {}),
-    },
-    spec: {
-      nodeName: `node-${p.nodeIndex}`,
-      containers: [
-        {
-          name: 'echo',
-          ports: extra.ports ?? [
-            { name: 'echo', containerPort: 7000 },
-            { name: 'echo-udp', containerPort: 7000, protocol: 'UDP' },
-            { name: 'http', containerPort: 8080 },
-          ],
-        },
-      ],
-    },
-    status: {
-      phase: 'Running',
-      podIP: p.ipv4,
-      podIPs: [{ ip: p.ipv4 }, { ip: p.ipv6 }],
-      conditions: [{ type: 'Ready', status: 'True' }],
-    },
-  };
-}
-
-function service(
-  name: string,
-  clusterIPs: string[],
-  selector: Record<string, string>,
-  ports: object[],
-  spec: object = {},
-): object {
-  return {
-    apiVersion: 'v1',
-    kind: 'Service',
-    metadata: { name, namespace: 'default' },
-    spec: {
-      clusterIP: clusterIPs[0],
-      clusterIPs,
-      ipFamilies: clusterIPs.map((ip) => (ip.includes(':') ? 'IPv6' : 'IPv4')),
-      ipFamilyPolicy: clusterIPs.length > 1 ? 'RequireDualStack' : 'SingleStack',
-      selector,
-      ports,
-      ...spec,
-    },
-  };
-}
-
-const tcp = (port = 80, targetPort: number | string = 7000, name?: string): object => ({
-  ...(name ? { name } : {}),
-  port,
-  targetPort,
-  protocol: 'TCP',
-});
-const udp = (port = 53, targetPort: number | string = 7000, name?: string): object => ({
-  ...(name ? { name } : {}),
-  port,
-  targetPort,
-  protocol: 'UDP',
-});
-
-function writeYaml(file: string, docs: object[]): void {
-  const tmp = `${file}.tmp`;
-  fs.writeFileSync(tmp, docs.map((d) => stringify(d)).join('---\n'));
-  fs.renameSync(tmp, file);
-}
+// Every echo pod serves TCP and UDP on 7000 and HTTP on 8080, each under a port name a Service
+// may target.
+const ECHO_PORTS: readonly object[] = [
+  { name: 'echo', containerPort: 7000 },
+  { name: 'echo-udp', containerPort: 7000, protocol: 'UDP' },
+  { name: 'http', containerPort: 8080 },
+];
 
 describe('east-west: socket-layer load balancing in a 3-node lab', { concurrency: false }, () => {
   let lab: Lab;
@@ -137,11 +68,8 @@ describe('east-west: socket-layer load balancing in a 3-node lab', { concurrency
 
   async function waitFor(what: string, cond: () => Promise<boolean>, timeoutMs = 10_000): Promise<number> {
     const start = performance.now();
-    while (performance.now() - start < timeoutMs) {
-      if (await cond()) return performance.now() - start;
-      await sleep(20);
-    }
-    assert.fail(`timed out waiting for ${what}`);
+    await eventually(cond, { timeoutMs, intervalMs: 20, what });
+    return performance.now() - start;
   }
 
   before(async () => {
@@ -149,15 +77,15 @@ describe('east-west: socket-layer load balancing in a 3-node lab', { concurrency
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-ew-'));
     const pods = [
       ...['n1-p1', 'n2-p1', 'n3-p1'].map((n) =>
-        pod(p(n), { app: 'web', ...(n !== 'n3-p1' ? { loc: 'yes' } : {}) }),
+        readyPod(p(n), { app: 'web', ...(n !== 'n3-p1' ? { loc: 'yes' } : {}) }, ECHO_PORTS),
       ),
-      ...['n1-p4', 'n2-p4', 'n3-p4', 'n1-p2'].map((n) => pod(p(n), { app: 'even' })),
-      pod(p('n1-p3'), { app: 'named' }, { ports: [{ name: 'alt', containerPort: 7100 }] }),
-      pod(p('n2-p3'), { app: 'named' }, { ports: [{ name: 'alt', containerPort: 7200 }] }),
-      pod(p('n3-p2'), { app: 'term' }, { terminating: true }),
+      ...['n1-p4', 'n2-p4', 'n3-p4', 'n1-p2'].map((n) => readyPod(p(n), { app: 'even' }, ECHO_PORTS)),
+      readyPod(p('n1-p3'), { app: 'named' }, [{ name: 'alt', containerPort: 7100 }]),
+      readyPod(p('n2-p3'), { app: 'named' }, [{ name: 'alt', containerPort: 7200 }]),
+      readyPod(p('n3-p2'), { app: 'term' }, ECHO_PORTS, { terminating: true }),
     ];
-    writeYaml(path.join(dir, 'pods.yaml'), pods);
-    writeYaml(path.join(dir, 'services.yaml'), [
+    writeYamlFile(path.join(dir, 'pods.yaml'), pods);
+    writeYamlFile(path.join(dir, 'services.yaml'), [
       service('web', [VIP.web, VIP.web6], { app: 'web' }, [tcp(80, 7000, 'tcp'), udp(53, 7000, 'udp')]),
       service('multi', [VIP.multi], { app: 'web' }, [tcp(80, 7000, 'echo'), tcp(81, 8080, 'http')]),
       service('empty', [VIP.empty], { app: 'nobody' }, [tcp(80)]),
@@ -170,7 +98,7 @@ describe('east-west: socket-layer load balancing in a 3-node lab', { concurrency
         sessionAffinityConfig: { clientIP: { timeoutSeconds: 1 } },
       }),
     ]);
-    writeYaml(path.join(dir, 'broken.yaml'), [
+    writeYamlFile(path.join(dir, 'broken.yaml'), [
       service('broken', ['10.96.10.99'], { app: 'web' }, [{ port: 70000, targetPort: 7000 }]),
     ]);
     await Promise.all(
@@ -286,12 +214,12 @@ describe('east-west: socket-layer load balancing in a 3-node lab', { concurrency
 
   test('manifest changes reach the datapath; a deleted service stops translating', async () => {
     const svcFile = path.join(dir, 'edited.yaml');
-    writeYaml(svcFile, [service('edited', [VIP.edited], { app: 'web' }, [tcp(80)])]);
+    writeYamlFile(svcFile, [service('edited', [VIP.edited], { app: 'web' }, [tcp(80)])]);
     const added = await waitFor(
       'new service',
       async () => (await probe('n3-p3', VIP.edited, 80)).summaries[0]?.ok === 1,
     );
-    writeYaml(svcFile, [service('edited', [VIP.edited], { app: 'even' }, [tcp(80)])]);
+    writeYamlFile(svcFile, [service('edited', [VIP.edited], { app: 'even' }, [tcp(80)])]);
     const even = ['n1-p2', 'n1-p4', 'n2-p4', 'n3-p4'];
     const changed = await waitFor('new selector', async () => {
       const r = await probe('n3-p3', VIP.edited, 80, { count: 8 });

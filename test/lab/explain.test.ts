@@ -10,16 +10,7 @@ import { BpfMap } from '../../src/datapath/bpf/index.ts';
 import { createLab, target, type Lab } from '../../src/lab/index.ts';
 import { ferryOnNode, startNodeAgent } from '../../src/lab/agents.ts';
 import type { SocketExplanation } from '../../src/datapath/explain.ts';
-import { readyPod, writeManifests } from './support/manifests.ts';
-
-function service(name: string, ip: string, selector: object, spec: object = {}): object {
-  return {
-    apiVersion: 'v1',
-    kind: 'Service',
-    metadata: { name, namespace: 'default' },
-    spec: { clusterIP: ip, clusterIPs: [ip], selector, ports: [{ port: 80, targetPort: 7000 }], ...spec },
-  };
-}
+import { readyPod, service, tcp, writeManifests } from './support/manifests.ts';
 
 const VIP = { web: '10.96.24.1', empty: '10.96.24.2', local: '10.96.24.3', sticky: '10.96.24.4' };
 
@@ -47,8 +38,8 @@ describe('ferry explain agrees with real traffic', { concurrency: false }, () =>
       readyPod(lab.pod('n2-p1'), { app: 'web', sticky: 'yes', far: 'yes' }),
       service('web', VIP.web, { app: 'web' }),
       service('empty', VIP.empty, { app: 'nobody' }),
-      service('local', VIP.local, { far: 'yes' }, { internalTrafficPolicy: 'Local' }),
-      service('sticky', VIP.sticky, { sticky: 'yes' }, { sessionAffinity: 'ClientIP' }),
+      service('local', VIP.local, { far: 'yes' }, [tcp()], { internalTrafficPolicy: 'Local' }),
+      service('sticky', VIP.sticky, { sticky: 'yes' }, [tcp()], { sessionAffinity: 'ClientIP' }),
     ];
     dir = writeManifests('ferry-explain-', docs);
     await Promise.all(

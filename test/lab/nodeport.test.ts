@@ -4,13 +4,13 @@
 // (test/kernel/nodeport/support) until the agent and ServiceWriter exist.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { createLab, target, ECHO_PORTS, type Lab } from '../../src/lab/index.ts';
 import type { LabNode } from '../../src/lab/types.ts';
 import { openPinnedMap, type TestMap } from '../kernel/nodeport/support/loader.ts';
 import { writeService, type TestBackend, type TestService } from '../kernel/nodeport/support/services.ts';
 import { MAP_MAGLEV, srcRangeEntries } from '../../src/datapath/nodeport/maps.ts';
 import { encodeMaglevTable, maglevTable } from '../../src/datapath/maglev.ts';
+import { eventually } from '../support/eventually.ts';
 
 // Runs in the client: connect (from a fixed local port if given), print the greeting, then after
 // `pauseMs` send a line and print its echo; closes with RST so the port is free at once.
@@ -230,12 +230,15 @@ for (const xdp of ['off', 'generic'] as const) {
         for (const node of lab.nodes) {
           const once = (): ReturnType<Lab['exec']> =>
             lab.exec('client', [process.execPath, '-e', CLIENT_SCRIPT, node.externalIpv4, '30073', String(localPort), '0']);
-          let r = await once();
           // The previous connection from this port may not be gone from the client's table yet.
-          for (let i = 0; i < 5 && r.stdout.includes('EADDRINUSE'); i++) {
-            await sleep(300);
-            r = await once();
-          }
+          const r = await eventually(
+            async () => {
+              const attempt = await once();
+              assert.doesNotMatch(attempt.stdout, /EADDRINUSE/, `client port ${localPort} still in use`);
+              return attempt;
+            },
+            { timeoutMs: 5000, intervalMs: 300 },
+          );
           const pod = /^pod=(\S+)/.exec(r.stdout)?.[1];
           assert.ok(pod, r.stdout + r.stderr);
           seen.set(localPort, (seen.get(localPort) ?? new Set()).add(pod));
@@ -243,18 +246,15 @@ for (const xdp of ['off', 'generic'] as const) {
       }
       for (const [port, pods] of seen)
         assert.equal(pods.size, 1, `client port ${port} reached ${[...pods].join(', ')}`);
-      const used = new Set([...seen.values()].flatMap((x) => [...x]));
-      assert.ok(used.size >= 1);
     });
 
     test('a service without endpoints refuses at once', async () => {
-      const t0 = Date.now();
+      // ECONNREFUSED is the proof of "at once": a dropped SYN would end in ETIMEDOUT instead.
       const r = await lab.probe('client', target(LB_IP_EMPTY, 80), { count: 2, timeoutMs: 1500 });
       assert.deepEqual(
         r.attempts.map((a) => a.errno),
         ['ECONNREFUSED', 'ECONNREFUSED'],
       );
-      assert.ok(Date.now() - t0 < 10_000);
     });
   });
 }

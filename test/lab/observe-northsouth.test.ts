@@ -8,10 +8,10 @@ import fs from 'node:fs';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { createLab, target, type Lab } from '../../src/lab/index.ts';
 import { agentRunDir, startNodeAgent } from '../../src/lab/agents.ts';
 import type { Flow } from '../../src/observe/flow.ts';
+import { eventually } from '../support/eventually.ts';
 import { nodePortService, readyPod, writeManifests } from './support/manifests.ts';
 
 const FERRY = fileURLToPath(new URL('../../bin/ferry', import.meta.url));
@@ -40,16 +40,15 @@ describe('ferry observe: north-south verdicts', { concurrency: false }, () => {
       .map((l) => JSON.parse(l) as Flow);
   };
   /** Events reach the agent in batches; wait until the wanted flow shows up. */
-  const until = async (node: string, filters: string[], want: (f: Flow) => boolean): Promise<Flow> => {
-    const deadline = performance.now() + 5000;
-    for (;;) {
-      const found = (await observe(node, ...filters)).find(want);
-      if (found) return found;
-      if (performance.now() > deadline)
+  const until = (node: string, filters: string[], want: (f: Flow) => boolean): Promise<Flow> =>
+    eventually(
+      async () => {
+        const found = (await observe(node, ...filters)).find(want);
+        if (found) return found;
         assert.fail(`no flow on ${node} for ${filters.join(' ')}: ${JSON.stringify(await observe(node))}`);
-      await sleep(100);
-    }
-  };
+      },
+      { timeoutMs: 5000, intervalMs: 100 },
+    );
 
   before(async () => {
     lab = await createLab({ nodes: 2, podsPerNode: 1 });

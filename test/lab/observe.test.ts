@@ -10,13 +10,13 @@ import path from 'node:path';
 import { execFile, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { stringify } from 'yaml';
 import { createLab, target, type Lab, type LabPod, type ProbeReport } from '../../src/lab/index.ts';
 import { agentRunDir, startNodeAgent, type NodeAgent } from '../../src/lab/agents.ts';
 import { parseTable, TABLE_COLUMNS } from '../../src/observe/format.ts';
 import type { Flow } from '../../src/observe/flow.ts';
 import type { ObserveStatus } from '../../src/observe/api.ts';
+import { eventually } from '../support/eventually.ts';
+import { readyPod, service, tcp, writeYamlFile } from './support/manifests.ts';
 
 const FERRY = fileURLToPath(new URL('../../bin/ferry', import.meta.url));
 const run = promisify(execFile);
@@ -29,52 +29,6 @@ const VIP = {
   web6: 'fd00:10:96::3:1',
 };
 const NODE_PORT = 30777;
-
-function pod(p: LabPod, labels: Record<string, string>): object {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name: p.name, namespace: 'default', labels },
-    spec: {
-      nodeName: `node-${p.nodeIndex}`,
-      containers: [{ name: 'echo', ports: [{ containerPort: 7000 }] }],
-    },
-    status: {
-      phase: 'Running',
-      podIP: p.ipv4,
-      podIPs: [{ ip: p.ipv4 }, { ip: p.ipv6 }],
-      conditions: [{ type: 'Ready', status: 'True' }],
-    },
-  };
-}
-
-function service(
-  name: string,
-  clusterIPs: string[],
-  selector: Record<string, string>,
-  ports: object[],
-  spec: object = {},
-): object {
-  return {
-    apiVersion: 'v1',
-    kind: 'Service',
-    metadata: { name, namespace: 'default' },
-    spec: {
-      clusterIP: clusterIPs[0],
-      clusterIPs,
-      ipFamilies: clusterIPs.map((ip) => (ip.includes(':') ? 'IPv6' : 'IPv4')),
-      ipFamilyPolicy: clusterIPs.length > 1 ? 'RequireDualStack' : 'SingleStack',
-      selector,
-      ports,
-      ...spec,
-    },
-  };
-}
-
-function writeYaml(file: string, docs: object[]): void {
-  fs.writeFileSync(`${file}.tmp`, docs.map((d) => stringify(d)).join('---\n'));
-  fs.renameSync(`${file}.tmp`, file);
-}
 
 describe('ferry observe in a 2-node lab', { concurrency: false }, () => {
   let lab: Lab;
@@ -109,46 +63,39 @@ describe('ferry observe in a 2-node lab', { concurrency: false }, () => {
     JSON.parse(await observe(node, '--status')) as ObserveStatus;
 
   /** Flows arrive through the ring buffer a moment after the syscall returned. */
-  async function eventually(node: string, args: string[], want: (f: Flow[]) => boolean): Promise<Flow[]> {
-    let last: Flow[] = [];
-    for (let i = 0; i < 100; i++) {
-      last = await flows(node, ...args);
-      if (want(last)) return last;
-      await sleep(50);
-    }
-    assert.fail(
-      `ferry observe ${args.join(' ')}: never saw what was wanted; last answer: ${JSON.stringify(last.slice(-3))}`,
-    );
-  }
+  const flowsUntil = (node: string, args: string[], want: (f: Flow[]) => boolean): Promise<Flow[]> =>
+    eventually(async () => {
+      const got = await flows(node, ...args);
+      assert.ok(
+        want(got),
+        `ferry observe ${args.join(' ')}: never saw what was wanted; last answer: ${JSON.stringify(got.slice(-3))}`,
+      );
+      return got;
+    });
 
   before(async () => {
     lab = await createLab({ nodes: 2, podsPerNode: 3 });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-observe-'));
     const p = (n: string): LabPod => lab.pod(n);
-    writeYaml(path.join(dir, 'pods.yaml'), [
-      pod(p('n1-p1'), { app: 'web' }),
-      pod(p('n2-p1'), { app: 'web', loc: 'n2' }),
-      pod(p('n1-p2'), { role: 'client' }),
-      pod(p('n1-p3'), { role: 'client' }),
-      pod(p('n2-p2'), { role: 'client' }),
+    writeYamlFile(path.join(dir, 'pods.yaml'), [
+      readyPod(p('n1-p1'), { app: 'web' }),
+      readyPod(p('n2-p1'), { app: 'web', loc: 'n2' }),
+      readyPod(p('n1-p2'), { role: 'client' }),
+      readyPod(p('n1-p3'), { role: 'client' }),
+      readyPod(p('n2-p2'), { role: 'client' }),
     ]);
-    const tcp = (port: number, targetPort = 7000): object => ({
-      port,
-      targetPort,
-      protocol: 'TCP',
-      name: `tcp-${port}`,
-    });
-    writeYaml(path.join(dir, 'services.yaml'), [
+    const tcpNamed = (port: number): object => tcp(port, 7000, `tcp-${port}`);
+    writeYamlFile(path.join(dir, 'services.yaml'), [
       service('web', [VIP.web, VIP.web6], { app: 'web' }, [
-        tcp(80),
+        tcpNamed(80),
         { name: 'dns', port: 53, targetPort: 7000, protocol: 'UDP' },
       ]),
-      service('sticky', [VIP.sticky], { app: 'web' }, [tcp(80)], {
+      service('sticky', [VIP.sticky], { app: 'web' }, [tcpNamed(80)], {
         sessionAffinity: 'ClientIP',
         sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } },
       }),
-      service('empty', [VIP.empty], { app: 'nobody' }, [tcp(80)]),
-      service('local', [VIP.local], { loc: 'n2' }, [tcp(80)], { internalTrafficPolicy: 'Local' }),
+      service('empty', [VIP.empty], { app: 'nobody' }, [tcpNamed(80)]),
+      service('local', [VIP.local], { loc: 'n2' }, [tcpNamed(80)], { internalTrafficPolicy: 'Local' }),
       service(
         'np',
         ['10.96.30.5'],
@@ -176,7 +123,7 @@ describe('ferry observe in a 2-node lab', { concurrency: false }, () => {
   test('TRANSLATED: a connect from a pod names the pod, the Service, the backend pod and its address', async () => {
     const r = await probe('n1-p2', VIP.web, 80, { count: 4 });
     assert.equal(r.summaries[0]!.ok, 4);
-    const got = await eventually(
+    const got = await flowsUntil(
       'n1',
       ['--service', 'default/web', '--from-pod', 'n1-p2', '--verdict', 'TRANSLATED'],
       (f) => f.length >= 4,
@@ -220,10 +167,10 @@ describe('ferry observe in a 2-node lab', { concurrency: false }, () => {
       (await probe('n1-p3', VIP.web, 53, { proto: 'udp', udpMode: 'unconnected' })).summaries[0]!.ok,
       1,
     );
-    const v6 = await eventually('n1', ['--ip', VIP.web6, '--from-pod', 'n1-p3'], (f) => f.length >= 1);
+    const v6 = await flowsUntil('n1', ['--ip', VIP.web6, '--from-pod', 'n1-p3'], (f) => f.length >= 1);
     assert.equal(v6[0]!.source.ip, lab.pod('n1-p3').ipv6);
     assert.equal(v6[0]!.backend?.ip?.includes(':'), true);
-    const udp = await eventually(
+    const udp = await flowsUntil(
       'n1',
       ['--protocol', 'udp', '--origin', 'sendmsg', '--from-pod', 'n1-p3'],
       (f) => f.length >= 1,
@@ -237,7 +184,7 @@ describe('ferry observe in a 2-node lab', { concurrency: false }, () => {
   test('affinity: the first pick is fresh, the next ones carry the affinity flag and the same backend', async () => {
     const r = await probe('n1-p3', VIP.sticky, 80, { count: 4 });
     assert.equal(new Set(r.attempts.map((a) => a.backend)).size, 1);
-    const got = await eventually('n1', ['--service', 'sticky', '--from-pod', 'n1-p3'], (f) => f.length >= 4);
+    const got = await flowsUntil('n1', ['--service', 'sticky', '--from-pod', 'n1-p3'], (f) => f.length >= 4);
     assert.deepEqual(
       got.map((f) => f.flags.includes('affinity')),
       [false, true, true, true],
@@ -249,7 +196,7 @@ describe('ferry observe in a 2-node lab', { concurrency: false }, () => {
   test('REJECTED / NO_BACKEND: a Service without endpoints refuses, and the flow says why', async () => {
     const r = await probe('n1-p2', VIP.empty, 80);
     assert.deepEqual(r.summaries[0]!.errors, { ECONNREFUSED: 1 });
-    const got = await eventually(
+    const got = await flowsUntil(
       'n1',
       ['--verdict', 'REJECTED', '--drop-reason', 'no-backend'],
       (f) => f.length >= 1,
@@ -263,14 +210,14 @@ describe('ferry observe in a 2-node lab', { concurrency: false }, () => {
   test('DROPPED / NO_LOCAL_BACKEND: internalTrafficPolicy Local with no backend on this node', async () => {
     const r = await probe('n1-p2', VIP.local, 80);
     assert.deepEqual(r.summaries[0]!.errors, { EHOSTUNREACH: 1 });
-    const got = await eventually('n1', ['--drop-reason', 'NO_LOCAL_BACKEND'], (f) => f.length >= 1);
+    const got = await flowsUntil('n1', ['--drop-reason', 'NO_LOCAL_BACKEND'], (f) => f.length >= 1);
     assert.deepEqual(
       [got[0]!.verdict, got[0]!.service?.name, got[0]!.source.pod],
       ['DROPPED', 'local', 'n1-p2'],
     );
     // The same Service from the node that has its backend is translated, and that is node-2's flow.
     assert.equal((await probe('n2-p2', VIP.local, 80)).summaries[0]!.ok, 1);
-    const n2 = await eventually('n2', ['--service', 'local'], (f) => f.length >= 1);
+    const n2 = await flowsUntil('n2', ['--service', 'local'], (f) => f.length >= 1);
     assert.deepEqual([n2[0]!.verdict, n2[0]!.node, n2[0]!.backend?.pod], ['TRANSLATED', 'node-2', 'n2-p1']);
   });
 
@@ -278,7 +225,7 @@ describe('ferry observe in a 2-node lab', { concurrency: false }, () => {
     const script = `require('net').createServer().on('error',e=>{console.log(e.code);process.exit(0)}).listen(${NODE_PORT},'0.0.0.0',()=>{console.log('bound');process.exit(0)})`;
     const res = await lab.exec('n1-p3', [process.execPath, '-e', script]);
     assert.equal(res.stdout.trim(), 'EADDRINUSE');
-    const got = await eventually('n1', ['--drop-reason', 'NODEPORT_RESERVED'], (f) => f.length >= 1);
+    const got = await flowsUntil('n1', ['--drop-reason', 'NODEPORT_RESERVED'], (f) => f.length >= 1);
     const f = got.at(-1)!;
     assert.deepEqual(
       [f.origin, f.verdict, f.destination.port, f.service?.name, f.source.pod],
@@ -394,14 +341,33 @@ describe('ferry observe in a 2-node lab', { concurrency: false }, () => {
           buf = buf.slice(nl + 1);
         }
       });
-      await sleep(500); // connected and subscribed
-      assert.equal(seen.length, 0, '--last 0: no history');
+      // The subscription barrier is a flow, not a sleep: refused connects from n2-p2 to the Service
+      // without endpoints (which n2-p2 never tried before) until the follower prints one.
+      const isMarker = (f: Flow): boolean => f.service?.name === 'empty';
+      await eventually(
+        async () => {
+          if (!seen.some(isMarker)) await probe('n2-p2', VIP.empty, 80);
+          assert.ok(seen.some(isMarker), 'the follower streams flows');
+        },
+        { intervalMs: 200 },
+      );
+      // History goes out before the first new flow, so by now it would be here (n2-p2 → local).
+      assert.deepEqual(seen.filter((f) => !isMarker(f)), [], '--last 0: no history');
       await probe('n2-p2', VIP.web, 80, { count: 3 });
       await probe('n2-p1', VIP.web, 80, { count: 2 }); // filtered out
-      for (let i = 0; i < 100 && seen.length < 3; i++) await sleep(50);
-      await sleep(200);
-      assert.equal(seen.length, 3);
-      assert.ok(seen.every((f) => f.source.pod === 'n2-p2' && f.node === 'node-2'));
+      // The end marker: flows stream in the order they happened, so once it is here, the two from
+      // n2-p1 would be here too had the filter let them through.
+      await probe('n2-p2', VIP.local, 80);
+      await eventually(() => assert.ok(seen.some((f) => f.service?.name === 'local'), 'the end marker streams'));
+      assert.deepEqual(
+        seen.filter((f) => !isMarker(f)).map((f) => [f.source.pod, f.service?.name, f.node]),
+        [
+          ['n2-p2', 'web', 'node-2'],
+          ['n2-p2', 'web', 'node-2'],
+          ['n2-p2', 'web', 'node-2'],
+          ['n2-p2', 'local', 'node-2'],
+        ],
+      );
     } finally {
       child.kill();
     }
@@ -420,13 +386,23 @@ describe('ferry observe in a 2-node lab', { concurrency: false }, () => {
     const follower = spawn(
       FERRY,
       ['observe', '--run-dir', agentRunDir(lab.node('n1')), '--follow', '--last', '0', '-o', 'json'],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
+      { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let stderr = '';
+    let streamed = 0;
     follower.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    follower.stdout.on('data', (d: Buffer) => (streamed += d.toString().split('\n').length - 1));
     try {
-      assert.equal((await probe('n1-p2', VIP.web, 80)).summaries[0]!.ok, 1, 'served before the flood');
-      await sleep(300);
+      // The follower's loss notices count from when it subscribed, so it must be subscribed before
+      // the flood: connect until it prints a flow (the barrier), each connect served.
+      await eventually(
+        async () => {
+          if (streamed === 0)
+            assert.equal((await probe('n1-p2', VIP.web, 80)).summaries[0]!.ok, 1, 'served before the flood');
+          assert.ok(streamed > 0, 'the follower streams flows');
+        },
+        { intervalMs: 200 },
+      );
       const before = (await status('n1')).events!;
       const N = 1500;
       const results = await Promise.all(
@@ -434,8 +410,14 @@ describe('ferry observe in a 2-node lab', { concurrency: false }, () => {
       );
       for (const r of results)
         assert.equal(r.summaries[0]!.ok, N / 2, 'every connection of the flood is served');
-      await sleep(300);
-      const afterFlood = await status('n1');
+      // The datapath counts as it decides; the agent's reader catches up a moment later.
+      const afterFlood = await eventually(async () => {
+        const now = await status('n1');
+        const read = now.reader.received;
+        const emitted = now.events!.emitted - before.emitted;
+        assert.ok(read >= emitted, `the agent read what was emitted (${read} of ${emitted})`);
+        return now;
+      });
       const e = afterFlood.events!;
       const emitted = e.emitted - before.emitted;
       const limited = e.rateLimited - before.rateLimited;
@@ -448,9 +430,7 @@ describe('ferry observe in a 2-node lab', { concurrency: false }, () => {
         `emitted ${emitted} + rate limited ${limited} + ring full ${lostRing}`,
       );
       assert.ok(limited > N / 2, `the tiny budget held most back (${limited})`);
-      assert.ok(afterFlood.reader.received >= emitted, 'the agent read what was emitted');
-      for (let i = 0; i < 40 && !stderr.includes('EVENTS LOST'); i++) await sleep(100);
-      assert.match(stderr, /EVENTS LOST \(.*\): rateLimited \d+/);
+      await eventually(() => assert.match(stderr, /EVENTS LOST \(.*\): rateLimited \d+/));
       // `ferry status` shows the same counters from the pins, with no agent API involved.
       const { stdout } = await run(FERRY, [
         'status',
