@@ -320,7 +320,11 @@ export class ManifestSource {
       before: ReadonlyMap<string, T>,
       after: ReadonlyMap<string, T>,
     ): void => {
-      for (const key of new Set([...before.keys(), ...after.keys()])) {
+      // Deletions first: an address or NodePort released in this batch may already belong to
+      // another Service, and its new holder must never be seen while the old one still has it.
+      const keys = [...new Set([...before.keys(), ...after.keys()])];
+      const gone = keys.filter((k) => !after.has(k));
+      for (const key of [...gone, ...keys.filter((k) => after.has(k))]) {
         const previous = before.get(key);
         const current = after.get(key);
         if (isDeepStrictEqual(previous, current)) continue;
