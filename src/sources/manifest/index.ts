@@ -6,7 +6,12 @@ export {
   type ManifestSourceStatus,
   type AllocationsStatus,
 } from './source.ts';
-export type { LiveAllocations, LiveFrontend } from './recovery.ts';
+export {
+  liveAllocationsFrom,
+  type LiveAllocations,
+  type LiveFrontend,
+  type ReadBackFrontend,
+} from './recovery.ts';
 export { formatIssue, type ManifestIssue } from './parse.ts';
 export {
   DEFAULT_NODE_PORT_RANGE,

@@ -121,3 +121,52 @@ export function recoverAllocations(
       `${reservedIps.length} ClusterIPs and ${reservedPorts.length} node ports reserved (live, owner unknown)`,
   };
 }
+
+/** The fields of a frontend read back from the pinned maps that recovery needs. */
+export interface ReadBackFrontend {
+  readonly address: string;
+  readonly port: number;
+  readonly protocol: string;
+  readonly kind: string;
+  readonly backendIds: readonly number[];
+}
+
+/**
+ * LiveAllocations from the frontends in the pinned maps (ServiceWriter.readBack()). A NodePort is
+ * linked to the ClusterIP port that forwards to exactly the same backends with the same protocol,
+ * when exactly one does; otherwise it is only reserved. The maps carry no Service names.
+ */
+export function liveAllocationsFrom(frontends: readonly ReadBackFrontend[]): LiveAllocations {
+  const backends = (f: ReadBackFrontend): string =>
+    `${f.protocol}|${[...f.backendIds].sort((a, b) => a - b).join(',')}`;
+  const clusterIps = new Map<string, ReadBackFrontend>();
+  for (const f of frontends)
+    if (f.kind === 'ClusterIP') clusterIps.set(`${f.address}|${f.port}|${f.protocol}`, f);
+  const byBackends = new Map<string, ReadBackFrontend[]>();
+  for (const f of clusterIps.values()) {
+    if (f.backendIds.length === 0) continue;
+    const list = byBackends.get(backends(f));
+    if (list) list.push(f);
+    else byBackends.set(backends(f), [f]);
+  }
+  const nodePorts = new Set<number>();
+  const linked = new Map<ReadBackFrontend, number>();
+  for (const f of frontends) {
+    if (f.kind !== 'NodePort') continue;
+    nodePorts.add(f.port);
+    const candidates = f.backendIds.length > 0 ? (byBackends.get(backends(f)) ?? []) : [];
+    if (candidates.length === 1) linked.set(candidates[0]!, f.port);
+  }
+  return {
+    frontends: [...clusterIps.values()].map((f) => {
+      const nodePort = linked.get(f);
+      return {
+        clusterIP: f.address,
+        port: f.port,
+        protocol: f.protocol,
+        ...(nodePort !== undefined ? { nodePort } : {}),
+      };
+    }),
+    nodePorts: [...nodePorts].sort((a, b) => a - b),
+  };
+}

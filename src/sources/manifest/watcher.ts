@@ -219,6 +219,9 @@ export class ManifestWatcher {
           this.#schedule();
         });
         this.#dirWatchers.set(rel, w);
+        // A directory that appeared since the last listing may have had files written into it
+        // before this watch existed: look once more.
+        if (rel !== '' && this.#synced) this.#schedule();
       } catch (err) {
         // Retried at every scan; said once per outage.
         if (!this.#watchWarned)

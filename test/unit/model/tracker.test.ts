@@ -93,3 +93,19 @@ test('synced gate: nothing is programmed until every awaited source has listed, 
   assert.equal(full, true);
   assert.deepEqual(diff.upsert.map((f) => [f.address, f.action, f.backends.map((b) => b.address)]), [['10.96.0.5', 'forward', ['10.244.1.5']]]);
 });
+
+test('a frontend two Services define passes to the survivor when its owner is deleted', () => {
+  const m = model();
+  const a = svc('a', { clusterIP: '10.96.0.10', externalIPs: ['192.0.2.10'] });
+  const b = svc('b', { clusterIP: '10.96.0.11', externalIPs: ['192.0.2.10'] });
+  m.apply({ kind: 'Service', previous: undefined, current: a });
+  m.apply({ kind: 'Service', previous: undefined, current: b });
+  const first = m.sync();
+  assert.ok(first.warnings.some((w) => w.includes('192.0.2.10') && w.includes('default/a')));
+  m.apply({ kind: 'Service', previous: a, current: undefined });
+  const { diff } = m.sync();
+  const shared = [...m.table().frontends.values()].filter((f) => f.address === '192.0.2.10');
+  assert.ok(shared.length > 0, 'b serves the shared externalIP');
+  assert.ok(diff.upsert.some((f) => f.address === '192.0.2.10'), 'the hand-over is in the diff');
+  assert.ok(!diff.remove.some((f) => f.address === '192.0.2.10'));
+});

@@ -192,3 +192,35 @@ test('restored state is honoured and wins over newcomers asking for the same add
     /10\.96\.1\.1 is already allocated to Service default\/web/,
   );
 });
+
+test('fixed requests are served before dynamic picks whatever the key order (KEP-3070 bands)', () => {
+  const a = dual();
+  const range = parseServiceCidrs(['10.96.0.0/16'])[0]!;
+  const firstDynamic = range.addressAt(range.dynamicStart);
+  const r = a.reconcile(
+    services(
+      svc('aaa', { type: 'NodePort', ports: [{ port: 80 }] }),
+      svc('bbb', { clusterIP: firstDynamic, type: 'NodePort', ports: [{ port: 80, nodePort: 30086 }] }),
+    ),
+  );
+  assert.deepEqual([...r.errors.keys()], []);
+  assert.equal(r.services.get('default/bbb')!.spec.clusterIP, firstDynamic);
+  assert.notEqual(r.services.get('default/aaa')!.spec.clusterIP, firstDynamic);
+  assert.notEqual(r.services.get('default/aaa')!.spec.ports![0]!.nodePort, 30086);
+});
+
+test('reserved addresses and ports are never picked dynamically, but can be requested', () => {
+  const range = parseServiceCidrs(['10.96.0.0/16'])[0]!;
+  const first = range.addressAt(range.dynamicStart);
+  const a = new ServiceAllocator([range], DEFAULT_NODE_PORT_RANGE, {}, { ips: [first], ports: [30086] });
+  const r = a.reconcile(
+    services(
+      svc('dyn', { type: 'NodePort', ports: [{ port: 80 }] }),
+      svc('zzz', { clusterIP: first, ports: [{ port: 80 }] }),
+    ),
+  );
+  assert.deepEqual([...r.errors.keys()], []);
+  assert.notEqual(r.services.get('default/dyn')!.spec.clusterIP, first);
+  assert.notEqual(r.services.get('default/dyn')!.spec.ports![0]!.nodePort, 30086);
+  assert.equal(r.services.get('default/zzz')!.spec.clusterIP, first);
+});
