@@ -97,6 +97,9 @@ export class AllocationStateFile {
     const dirFd = fs.openSync(path.dirname(this.path), 'r');
     try {
       fs.fsyncSync(dirFd);
+    } catch (err) {
+      // Some file systems cannot sync a directory (EINVAL); the rename is then as durable as it gets.
+      if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
     } finally {
       fs.closeSync(dirFd);
     }
