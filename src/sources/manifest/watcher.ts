@@ -91,6 +91,8 @@ export class ManifestWatcher {
   #watchWarned = false;
   /** Changed files not yet settled: a scan is due when the oldest of them settles. */
   #settling = new Set<string>();
+  /** A changed file's signature and when this process first saw it (ns since the epoch). */
+  readonly #seen = new Map<string, { readonly signature: FileSignature; readonly sinceNs: bigint }>();
   #settleTimer: NodeJS.Timeout | undefined;
   #debounce: NodeJS.Timeout | undefined;
   #deadline: NodeJS.Timeout | undefined;
@@ -301,13 +303,20 @@ export class ManifestWatcher {
       if (known && sameSignature(known.signature, signature) && !dirty.has(file)) continue;
       // The first scan reads everything: there is no earlier version to keep, and a half-written
       // file is invalid YAML (kept out) or is corrected by the next change.
+      // Quiet means an mtime settleMs old, or (for a clock-skewed mtime, e.g. from NFS) the same
+      // signature seen by this process for settleMs.
+      const seen = this.#seen.get(file);
+      const since = seen && sameSignature(seen.signature, signature) ? seen.sinceNs : nowNs;
+      this.#seen.set(file, { signature, sinceNs: since });
       const age = nowNs - signature.mtimeNs;
-      if (this.#synced && age < settleNs) {
+      const quiet = nowNs - since;
+      if (this.#synced && age < settleNs && quiet < settleNs) {
         settling.add(file);
-        const wait = settleNs - age;
+        const wait = settleNs - (age > quiet && age >= 0n ? age : quiet);
         if (soonestNs === undefined || wait < soonestNs) soonestNs = wait;
         continue;
       }
+      this.#seen.delete(file);
       const keep = (issue: ManifestIssue): FileParse => ({
         objects: known?.effective.objects ?? [],
         kept: known?.effective.kept ?? [],
@@ -342,6 +351,7 @@ export class ManifestWatcher {
       this.#files.set(file, { signature, effective: effectiveParse(parsed, known?.effective) });
     }
     for (const file of [...this.#files.keys()]) if (!listed.has(file)) this.#files.delete(file);
+    for (const file of [...this.#seen.keys()]) if (!settling.has(file)) this.#seen.delete(file);
     this.#settling = settling;
     clearTimeout(this.#settleTimer);
     this.#settleTimer = undefined;

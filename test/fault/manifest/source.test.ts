@@ -307,3 +307,16 @@ test('defect 8: a file over the size cap is refused by name without being read',
   );
   table.row('manifest over --max-file-bytes', 'refused by name, unread; other files served');
 });
+
+test('defect 2: a file whose mtime is in the future (a skewed NFS clock) is read once it has been quiet', async (t) => {
+  const dir = tempDir(t, 'skew');
+  const state = tempDir(t, 'skew-state');
+  const r = await start(t, dir, state);
+  const file = path.join(dir, 'a.yaml');
+  fs.writeFileSync(file, service('later', '{ports: [{port: 80}]}'));
+  const future = new Date(Date.now() + 3600_000);
+  fs.utimesSync(file, future, future);
+  await r.settle();
+  assert.ok(r.services.has('default/later'));
+  table.row('mtime an hour ahead', 'read once its signature has been quiet for the settle time');
+});
