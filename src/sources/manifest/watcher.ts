@@ -165,12 +165,14 @@ export class ManifestWatcher {
 
   /**
    * Rescans now (after pending events); resolves when that scan has been delivered and every
-   * changed file it saw has settled and been read.
+   * changed file it saw has settled and been read (or after 20 settle times of a file that keeps
+   * changing).
    */
   async rescan(): Promise<void> {
     this.#trigger();
     while (this.#running) await this.#running;
-    while (this.#settling.size > 0 && !this.#closed) {
+    // Bounded: a file written without pause never settles, and a caller must not wait for ever.
+    for (let round = 0; round < 20 && this.#settling.size > 0 && !this.#closed; round++) {
       await new Promise((resolve) => setTimeout(resolve, this.#settleMs));
       this.#trigger();
       while (this.#running) await this.#running;
