@@ -35,7 +35,7 @@ enum ferry_reason : __u8 {
 	FERRY_REASON_MAX,
 };
 
-/* Slots of ferry_sock_counters_v1 (SOCK_REASONS in src/datapath/events/reasons.ts). */
+/* Slots of ferry_sock_counters_v2 (SOCK_REASONS in src/datapath/events/reasons.ts). */
 enum sock_reason {
 	SOCK_TRANSLATED = 0,      /* frontend rewritten to a backend */
 	SOCK_REJECT_NO_BACKEND,   /* the service has no endpoints: ECONNREFUSED */
@@ -51,7 +51,7 @@ enum sock_reason {
 
 /* The counter map's size: room to append reasons without resizing a pinned map again. */
 #define SOCK_COUNTER_SLOTS 16
-_Static_assert(SOCK_REASON_MAX <= SOCK_COUNTER_SLOTS, "ferry_sock_counters_v1 is full");
+_Static_assert(SOCK_REASON_MAX <= SOCK_COUNTER_SLOTS, "ferry_sock_counters_v2 is full");
 
 /* Slots of ferry_np_stats_v1 (NP_STAT_NAMES in src/datapath/events/reasons.ts). */
 enum np_stat {

@@ -79,11 +79,12 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ferry_nodeports_v1 SEC(".maps");
 
-FERRY_COUNTER_MAP(ferry_sock_counters_v1, enum sock_reason, SOCK_COUNTER_SLOTS);
+/* _v2: 16 slots (was 8); a v1 pin from an older build cannot be reused, so the name moves on. */
+FERRY_COUNTER_MAP(ferry_sock_counters_v2, enum sock_reason, SOCK_COUNTER_SLOTS);
 
 static __always_inline void sock_count(enum sock_reason reason)
 {
-	counter_inc(&ferry_sock_counters_v1, reason);
+	counter_inc(&ferry_sock_counters_v2, reason);
 }
 
 /* The destination of a sock_addr context as 16 bytes. */

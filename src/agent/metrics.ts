@@ -158,12 +158,12 @@ export class AgentMetrics {
     // Kernel counters are monotonic: exposed as counters, re-read whole at each scrape.
     new Counter({
       name: 'ferry_socket_lb_total',
-      help: 'Socket-layer decisions by reason (translated, refused, dropped …), from ferry_sock_counters_v1.',
+      help: 'Socket-layer decisions by reason (translated, refused, dropped …), from ferry_sock_counters_v2.',
       labelNames: ['reason'],
       registers,
       collect() {
         this.reset();
-        const v = pinnedArrayCounters(path.join(deps.pinDir, 'ferry_sock_counters_v1'), SOCK_REASONS.length);
+        const v = pinnedArrayCounters(path.join(deps.pinDir, 'ferry_sock_counters_v2'), SOCK_REASONS.length);
         v?.forEach((n, i) => this.inc({ reason: SOCK_REASONS[i]! }, Number(n)));
       },
     });
@@ -185,7 +185,7 @@ export class AgentMetrics {
       registers,
       collect() {
         this.reset();
-        const sock = pinnedArrayCounters(path.join(deps.pinDir, 'ferry_sock_counters_v1'), SOCK_REASONS.length);
+        const sock = pinnedArrayCounters(path.join(deps.pinDir, 'ferry_sock_counters_v2'), SOCK_REASONS.length);
         sock?.forEach((n, i) => {
           const r = SOCK_REASONS[i]!;
           if (/^(drop_|reject_|bind_refused)/.test(r)) this.inc({ path: 'socket', reason: r }, Number(n));

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { logger } from '../common/log.ts';
 import { SocketLbDatapath, type MapSizes } from '../datapath/socket-lb.ts';
 import { ServiceWriter } from '../datapath/service-writer.ts';
-import { ManifestSource } from '../sources/manifest/index.ts';
+import { ManifestSource, liveAllocationsFrom } from '../sources/manifest/index.ts';
 import { KubeSource } from '../sources/kube/source.ts';
 import { NodeportDatapath } from '../datapath/nodeport/install.ts';
 import { NodeportEdgeWriter } from '../datapath/nodeport/edge-writer.ts';
@@ -25,6 +25,7 @@ import { CniConfigWriter } from './cni-config.ts';
 import { AgentMetrics } from './metrics.ts';
 import { startAgentHttp } from './http-server.ts';
 import { proxyHealth } from './health.ts';
+import { API_SOCKET } from '../observe/api.ts';
 import { startAgentObserver, DEFAULT_EVENTS, type AgentEventsOptions } from '../observe/agent-observer.ts';
 
 export interface AgentRunOptions {
@@ -184,6 +185,8 @@ async function serve(
         {
           node: options.nodeName,
           pid: process.pid,
+          // `ferry status` proves the agent alive by this socket answering, not by the file alone.
+          apiSocket: observe.flows ? path.join(options.runDir, API_SOCKET) : null,
           pinDir: options.pinDir,
           cgroup: options.cgroup,
           source: options.source,
@@ -269,6 +272,9 @@ async function serve(
   } else {
     const manifests = ManifestSource.open(options.manifests, {
       stateDir: options.stateDir,
+      // What the pinned maps serve now: a lost or corrupt allocations.json is rebuilt from it, and
+      // no live VIP or NodePort is ever handed to another Service.
+      liveAllocations: liveAllocationsFrom(writer.readBack()),
       onChange: (change) => {
         agent.onChange(change);
         observe.onChange(change);

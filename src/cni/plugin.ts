@@ -196,7 +196,9 @@ async function check(env: CniEnv, conf: NetConf, ipam: HostLocalIpam): Promise<v
   if (!state.host.proxyArp) throw fail(`proxy ARP is off on ${state.host.ifname}`);
   const pod = state.pod!;
   if (!pod.exists || !pod.up) throw fail(`interface missing or down in ${env.netns}`);
-  if (pod.owner !== ownerTag(env.containerId))
+  // No alias at all is an interface wired by a ferry-cni from before owner tags: its host end (named
+  // after this container id) already proves whose it is, and CHECK must not fail it on upgrade.
+  if (pod.owner !== undefined && pod.owner !== ownerTag(env.containerId))
     throw fail(`interface in ${env.netns} belongs to ${pod.owner ?? 'no ferry-cni container'}`);
   const have = [...pod.addresses].sort();
   if (have.join(',') !== want.join(','))

@@ -35,7 +35,7 @@ export const LB_MAP_NAMES = {
   nodeports: 'ferry_nodeports_v1',
   sockRevnat: 'ferry_sock_revnat_v1',
   affinity: 'ferry_affinity_v1',
-  sockCounters: 'ferry_sock_counters_v1',
+  sockCounters: 'ferry_sock_counters_v2',
 } as const;
 
 export interface MapSizes {

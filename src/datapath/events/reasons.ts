@@ -1,5 +1,5 @@
 // Names of the datapath's verdicts, reasons and counter slots, in the C order of bpf/lib/reasons.h:
-// SOCK_REASONS is enum sock_reason (the slots of ferry_sock_counters_v1), NP_STAT_NAMES enum
+// SOCK_REASONS is enum sock_reason (the slots of ferry_sock_counters_v2), NP_STAT_NAMES enum
 // np_stat (ferry_np_stats_v1), REASONS enum ferry_reason and VERDICTS enum ferry_verdict (a flow
 // event's and an explanation's). test/kernel/observe/reasons.test.ts checks each against the enum
 // in the objects' BTF, so a C change not made here fails a test. Append only: the numbers are read from pinned maps by a newer or older agent.

@@ -51,7 +51,7 @@ function stop(child: ChildProcess): Promise<void> {
   });
 }
 
-/** ferry_sock_counters_v1 by reason, summed over CPUs. */
+/** ferry_sock_counters_v2 by reason, summed over CPUs. */
 function sockCounters(env: Env): Record<(typeof SOCK_REASONS)[number], number> {
   const out = {} as Record<(typeof SOCK_REASONS)[number], number>;
   SOCK_REASONS.forEach((reason, i) => {
