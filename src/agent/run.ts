@@ -274,7 +274,7 @@ async function serve(
       stateDir: options.stateDir,
       // What the pinned maps serve now: a lost or corrupt allocations.json is rebuilt from it, and
       // no live VIP or NodePort is ever handed to another Service.
-      liveAllocations: liveAllocationsFrom(writer.readBack()),
+      liveAllocations: liveAllocationsFrom(writer.readBack(), (id) => writer.backend(id)?.address),
       onChange: (change) => {
         agent.onChange(change);
         observe.onChange(change);

@@ -17,6 +17,8 @@ export interface LiveFrontend {
   readonly nodePort?: number;
   /** `namespace/name` of the Service, when the caller knows it. */
   readonly service?: string;
+  /** The backend addresses it forwards to: tells apart Services whose ports are the same. */
+  readonly backendIPs?: readonly string[];
 }
 
 /** What the pinned datapath holds, read before the source opens. */
@@ -50,14 +52,17 @@ function wantsDynamicIp(service: Service): boolean {
 }
 
 /**
- * Gives live addresses back to the Services that hold them: by name where known, else to the
- * first Service (in key order) without a holding whose port set is exactly the one the address
- * serves. Services holding something in `state` keep it; their addresses are not offered again.
+ * Gives live addresses back to the Services that hold them: by name where known, then to the
+ * Service whose ports are the ones the address serves and whose pods (`podIPsOf`) include every
+ * backend it forwards to, and only then to the first Service (in key order) with the same port set.
+ * The backend pass keeps Services with identical ports from trading addresses. Services holding
+ * something in `state` keep it; their addresses are not offered again.
  */
 export function recoverAllocations(
   live: LiveAllocations,
   services: ReadonlyMap<string, Service>,
   state: AllocationState,
+  podIPsOf: (service: Service) => Iterable<string> = () => [],
 ): Recovery {
   const held = new Set<string>();
   const heldPorts = new Set<number>();
@@ -94,19 +99,28 @@ export function recoverAllocations(
       byName++;
     }
   }
-  for (const key of [...services.keys()].sort()) {
-    const service = services.get(key)!;
-    if (state[key] !== undefined || !wantsDynamicIp(service)) continue;
-    const want = servicePorts(service);
-    const maxIps = (service.spec.ipFamilyPolicy ?? 'SingleStack') === 'SingleStack' ? 1 : 2;
-    for (const [ip, frontends] of [...groups].sort(([a], [b]) => (a < b ? -1 : 1))) {
-      if (portSet(frontends.map((f) => `${f.port}/${f.protocol}`)) !== want) continue;
-      const mine = out.get(key)?.clusterIPs ?? [];
-      if (mine.length >= maxIps || mine.some((c) => ipFamily(c) === ipFamily(ip))) continue;
-      claim(key, ip, frontends);
-      byPorts++;
+  const byPortsPass = (sameBackends: boolean): void => {
+    for (const key of [...services.keys()].sort()) {
+      const service = services.get(key)!;
+      if (state[key] !== undefined || !wantsDynamicIp(service)) continue;
+      const want = servicePorts(service);
+      const pods = new Set([...podIPsOf(service)].map((ip) => canonicalIp(ip) ?? ip));
+      if (sameBackends && pods.size === 0) continue;
+      const maxIps = (service.spec.ipFamilyPolicy ?? 'SingleStack') === 'SingleStack' ? 1 : 2;
+      for (const [ip, frontends] of [...groups].sort(([a], [b]) => (a < b ? -1 : 1))) {
+        if (portSet(frontends.map((f) => `${f.port}/${f.protocol}`)) !== want) continue;
+        // Only ready pods are backends, so a live set is a non-empty subset of the selected pods.
+        const backends = frontends.flatMap((f) => f.backendIPs ?? []).map((ip) => canonicalIp(ip) ?? ip);
+        if (sameBackends && (backends.length === 0 || !backends.every((ip) => pods.has(ip)))) continue;
+        const mine = out.get(key)?.clusterIPs ?? [];
+        if (mine.length >= maxIps || mine.some((c) => ipFamily(c) === ipFamily(ip))) continue;
+        claim(key, ip, frontends);
+        byPorts++;
+      }
     }
-  }
+  };
+  byPortsPass(true);
+  byPortsPass(false);
   const merged: Record<string, Holding> = { ...state };
   for (const [key, h] of out) merged[key] = h;
   const attributedPorts = new Set([...out.values()].flatMap((h) => Object.values(h.nodePorts)));
@@ -136,7 +150,10 @@ export interface ReadBackFrontend {
  * linked to the ClusterIP port that forwards to exactly the same backends with the same protocol,
  * when exactly one does; otherwise it is only reserved. The maps carry no Service names.
  */
-export function liveAllocationsFrom(frontends: readonly ReadBackFrontend[]): LiveAllocations {
+export function liveAllocationsFrom(
+  frontends: readonly ReadBackFrontend[],
+  backendAddress: (id: number) => string | undefined = () => undefined,
+): LiveAllocations {
   const backends = (f: ReadBackFrontend): string =>
     `${f.protocol}|${[...f.backendIds].sort((a, b) => a - b).join(',')}`;
   const clusterIps = new Map<string, ReadBackFrontend>();
@@ -160,11 +177,13 @@ export function liveAllocationsFrom(frontends: readonly ReadBackFrontend[]): Liv
   return {
     frontends: [...clusterIps.values()].map((f) => {
       const nodePort = linked.get(f);
+      const backendIPs = f.backendIds.map(backendAddress).filter((a): a is string => a !== undefined);
       return {
         clusterIP: f.address,
         port: f.port,
         protocol: f.protocol,
         ...(nodePort !== undefined ? { nodePort } : {}),
+        ...(backendIPs.length > 0 ? { backendIPs } : {}),
       };
     }),
     nodePorts: [...nodePorts].sort((a, b) => a - b),

@@ -10,7 +10,7 @@ import { logger } from '../../common/log.ts';
 import type { EndpointSlice, Node, Pod, Service } from '../../model/k8s.ts';
 import { ServiceAllocator, type AllocationError, type AllocationState } from './allocator.ts';
 import { countKept } from './directory.ts';
-import { buildEndpointSlices, hasSelector } from './endpointslices.ts';
+import { buildEndpointSlices, hasSelector, selectorMatches } from './endpointslices.ts';
 import { formatIssue, identityOf, type ManifestIssue } from './parse.ts';
 import {
   DEFAULT_NODE_PORT_RANGE,
@@ -252,7 +252,7 @@ export class ManifestSource {
       this.#allocations = { source: 'state-file', ...(corruption !== undefined ? { corruption } : {}) };
       return new ServiceAllocator(this.#ranges, this.#ports, this.#loaded);
     }
-    const r = recoverAllocations(live, this.#services, this.#loaded);
+    const r = recoverAllocations(live, this.#services, this.#loaded, (service) => this.#podIPsOf(service));
     const rebuilt = Object.keys(r.state).length > Object.keys(this.#loaded).length;
     const used = rebuilt || r.reservedIps.length + r.reservedPorts.length > 0;
     this.#allocations = {
@@ -266,6 +266,17 @@ export class ManifestSource {
       ips: r.reservedIps,
       ports: r.reservedPorts,
     });
+  }
+
+  /** The addresses of the pods a Service selects: what its live frontends forward to. */
+  *#podIPsOf(service: Service): Iterable<string> {
+    const selector = service.spec.selector;
+    if (!selector || Object.keys(selector).length === 0) return;
+    for (const pod of this.#pods.values()) {
+      if ((pod.metadata.namespace ?? 'default') !== (service.metadata.namespace ?? 'default')) continue;
+      if (!selectorMatches(selector, pod.metadata.labels)) continue;
+      for (const ip of pod.status?.podIPs?.map((p) => p.ip) ?? (pod.status?.podIP ? [pod.status.podIP] : [])) yield ip;
+    }
   }
 
   #recompute(): void {

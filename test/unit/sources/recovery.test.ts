@@ -59,3 +59,30 @@ test('read-back frontends: a NodePort is linked to the one ClusterIP port with t
   ]);
   assert.deepEqual(live.nodePorts, [30100, 30101]);
 });
+
+test('Services with the same ports get back the address that forwards to their own pods', () => {
+  const pods: Record<string, string[]> = { 'default/a': ['10.244.1.1', '10.244.1.2'], 'default/b': ['10.244.2.1'] };
+  const r = recoverAllocations(
+    {
+      frontends: [
+        // Sorted first, but it is b's: by port set alone, a (first by key) would take it.
+        { clusterIP: '10.96.1.1', port: 80, protocol: 'TCP', backendIPs: ['10.244.2.1'] },
+        { clusterIP: '10.96.1.2', port: 80, protocol: 'TCP', backendIPs: ['10.244.1.2'] },
+      ],
+      nodePorts: [],
+    },
+    services(svc('a', { ports: [{ port: 80 }] }), svc('b', { ports: [{ port: 80 }] })),
+    {},
+    (s) => pods[`default/${s.metadata.name}`] ?? [],
+  );
+  assert.deepEqual(r.state['default/a']?.clusterIPs, ['10.96.1.2']);
+  assert.deepEqual(r.state['default/b']?.clusterIPs, ['10.96.1.1']);
+});
+
+test('read-back frontends carry their backend addresses', () => {
+  const live = liveAllocationsFrom(
+    [{ kind: 'ClusterIP', address: '10.96.1.2', port: 80, protocol: 'TCP', backendIds: [3, 7] }],
+    (id) => (id === 3 ? '10.244.1.3' : undefined),
+  );
+  assert.deepEqual(live.frontends, [{ clusterIP: '10.96.1.2', port: 80, protocol: 'TCP', backendIPs: ['10.244.1.3'] }]);
+});
