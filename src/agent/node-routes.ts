@@ -1,9 +1,9 @@
 // Keeps this node's routes to the other nodes' pod CIDRs in step with the Node objects the source
-// reports (native routing or the VXLAN overlay: src/cni/routes.ts). Changes arrive in bursts (a
+// reports (native routing or the VXLAN overlay: src/agent/routes.ts). Changes arrive in bursts (a
 // re-list reports every Node), so they are coalesced: at most one sync runs, and one more follows
 // if anything changed meanwhile.
 import type { Logger } from 'pino';
-import { syncNodeRoutes, type NodeRoutingInfo, type RoutingMode } from '../cni/routes.ts';
+import { syncNodeRoutes, type NodeRoutingInfo, type RoutingMode } from './routes.ts';
 import type { ModelChange } from '../model/service-model.ts';
 import type { Node } from '../model/k8s.ts';
 

@@ -11,7 +11,7 @@ import { ManifestSource, liveAllocationsFrom } from '../sources/manifest/index.t
 import { KubeSource } from '../sources/kube/source.ts';
 import { NodeportDatapath } from '../datapath/nodeport/install.ts';
 import { NodeportEdgeWriter } from '../datapath/nodeport/edge-writer.ts';
-import { HealthServer } from '../datapath/nodeport/health-server.ts';
+import { HealthServer } from './health-server.ts';
 import { sweepExpired } from '../datapath/nodeport/conntrack.ts';
 import type { NodeportMode, XdpMode } from '../datapath/nodeport/config.ts';
 import { canonicalIp, cidrContains, parseCidr, parseIp } from '../common/ip.ts';
@@ -26,7 +26,7 @@ import { AgentMetrics } from './metrics.ts';
 import { startAgentHttp } from './http-server.ts';
 import { proxyHealth } from './health.ts';
 import { API_SOCKET } from '../observe/api.ts';
-import { startAgentObserver, DEFAULT_EVENTS, type AgentEventsOptions } from '../observe/agent-observer.ts';
+import { startAgentObserver, DEFAULT_EVENTS, type AgentEventsOptions } from './observer.ts';
 
 export interface AgentRunOptions {
   readonly source: 'standalone' | 'kubernetes';

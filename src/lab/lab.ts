@@ -11,7 +11,7 @@ import { FerryError, InvalidArgumentError } from '../common/errors.ts';
 import { formatCidr, parseCidr } from '../common/ip.ts';
 import { logger } from '../common/log.ts';
 import { execIn, LabProcess, type ExecOptions, type ExecResult } from './exec.ts';
-import { CniPodNetwork } from '../cni/lab-driver.ts';
+import { CniPodNetwork } from './lab-driver.ts';
 import { NETNS_DIR, planLab, podName, randomLabName, staticPodAddresses } from './plan.ts';
 import type { PodNetworkDriver, PodNetworkRequest } from './pod-network.ts';
 import { inParallel, ipBatch, run } from '../common/run.ts';

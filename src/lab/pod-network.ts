@@ -1,5 +1,5 @@
 // The one seam between the lab and pod networking. The lab only ever asks "wire this pod" and
-// "unwire it". By default the real plugin answers (src/cni/lab-driver.ts: bin/ferry-cni invoked as
+// "unwire it". By default the real plugin answers (src/lab/lab-driver.ts: bin/ferry-cni invoked as
 // a runtime invokes it); the built-in driver below wires in-process, for tests of the wiring itself.
 import { addPodInterface, delPodInterface, hostIfnameFor } from '../cni/wiring.ts';
 import { FerryError } from '../common/errors.ts';

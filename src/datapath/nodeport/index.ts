@@ -11,12 +11,11 @@
 // Maglev, source ranges, counters and the per-object tail-call arrays are pinned by name (the
 // tail-call arrays must stay pinned: the kernel empties a prog array when its last user
 // reference goes). After each ServiceWriter apply, NodeportEdgeWriter.sync() writes the Maglev
-// tables and source ranges; sweepExpired() runs periodically; HealthServer.sync() follows the
+// tables and source ranges; sweepExpired() runs periodically; the agent's HealthServer follows the
 // model's health checks.
 export { nodeportConstants, type NodeportConfig, type XdpMode } from './config.ts';
 export { NodeportEdgeWriter, type EdgeMaps, type ProgrammedView } from './edge-writer.ts';
 export { sweepExpired, ConntrackAccounting, type SweepResult, type SweepableMap } from './conntrack.ts';
-export { HealthServer, healthBody } from './health-server.ts';
 export * from './maps.ts';
 
 export const NODEPORT_PROGRAMS = {

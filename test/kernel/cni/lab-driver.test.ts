@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createLab, target, ECHO_PORTS } from '../../../src/lab/lab.ts';
-import { CniPodNetwork } from '../../../src/cni/lab-driver.ts';
+import { CniPodNetwork } from '../../../src/lab/lab-driver.ts';
 
 test('a lab whose pods are all wired by ferry-cni', async (t) => {
   const dataDir = mkdtempSync(`${tmpdir()}/ferry-lab-cni-`);

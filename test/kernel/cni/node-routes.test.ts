@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import { NodeRoutes, routingInfo } from '../../../src/agent/node-routes.ts';
-import { ROUTE_PROTOCOL, VXLAN_DEVICE } from '../../../src/cni/routes.ts';
+import { ROUTE_PROTOCOL, VXLAN_DEVICE } from '../../../src/agent/routes.ts';
 import type { Node } from '../../../src/model/k8s.ts';
 
 function netns(t: TestContext): string {

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { syncNodeRoutes, VXLAN_DEVICE, type NodeRoutingInfo } from '../../../src/cni/routes.ts';
+import { syncNodeRoutes, VXLAN_DEVICE, type NodeRoutingInfo } from '../../../src/agent/routes.ts';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HealthServer } from '../../../src/datapath/nodeport/health-server.ts';
+import { HealthServer } from '../../../src/agent/health-server.ts';
 import type { HealthCheck } from '../../../src/model/frontend.ts';
 
 test('healthCheckNodePort: 200 with local endpoints, 503 without, kube-proxy JSON; closed when gone', async () => {

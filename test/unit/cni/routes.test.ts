@@ -1,7 +1,7 @@
 // The pure half of node routing: which routes a node wants for its peers, in both modes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { desiredRoutes, linkLocalFor, vtepMac } from '../../../src/cni/routes.ts';
+import { desiredRoutes, linkLocalFor, vtepMac } from '../../../src/agent/routes.ts';
 import { InvalidArgumentError } from '../../../src/common/errors.ts';
 
 const NODES = [

@@ -4,7 +4,7 @@
 import { fileURLToPath } from 'node:url';
 import { FerryError } from '../common/errors.ts';
 import { run } from '../common/run.ts';
-import type { PodAddresses, PodNetworkDriver, PodNetworkRequest } from '../lab/pod-network.ts';
+import type { PodAddresses, PodNetworkDriver, PodNetworkRequest } from './pod-network.ts';
 
 const PLUGIN = fileURLToPath(new URL('../../bin/ferry-cni', import.meta.url));
 

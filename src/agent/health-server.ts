@@ -4,10 +4,10 @@
 // X-Load-Balancing-Endpoint-Weight. One listener per port; sync() opens, updates and closes
 // them to match the model's health-check table.
 import { createServer, type Server } from 'node:http';
-import type { HealthCheck } from '../../model/frontend.ts';
-import type { NamespacedName } from '../../model/k8s.ts';
-import { FerryError } from '../../common/errors.ts';
-import { logger } from '../../common/log.ts';
+import type { HealthCheck } from '../model/frontend.ts';
+import type { NamespacedName } from '../model/k8s.ts';
+import { FerryError } from '../common/errors.ts';
+import { logger } from '../common/log.ts';
 
 const log = logger('nodeport-health');
 

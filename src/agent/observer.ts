@@ -2,16 +2,16 @@
 // EndpointSlices and, standalone, the manifest Pods; Services by id from the writer and the model)
 // and starts the FlowObserver. Events are an aid, not the datapath: if they cannot start (an
 // older pinned object without the events maps), the agent logs it and carries on.
-import type { RecentFlows } from './recent.ts';
+import type { RecentFlows } from '../observe/recent.ts';
 import type { Logger } from '../common/log.ts';
 import type { Frontend } from '../model/frontend.ts';
 import type { Pod } from '../model/k8s.ts';
 import type { ModelChange } from '../model/service-model.ts';
 import type { ProgrammedFrontend } from '../datapath/service-writer.ts';
 import type { EventsConfig } from '../datapath/events/codec.ts';
-import { FlowObserver, eventsPinned, DEFAULT_FLOWS_BUFFER } from './observer.ts';
-import { PodIndex } from './pods.ts';
-import { ServiceIndex } from './services.ts';
+import { FlowObserver, eventsPinned, DEFAULT_FLOWS_BUFFER } from '../observe/observer.ts';
+import { PodIndex } from '../observe/pods.ts';
+import { ServiceIndex } from '../observe/services.ts';
 
 export interface AgentEventsOptions {
   readonly enabled: boolean;
