@@ -15,6 +15,7 @@ export { categorizeEndpoints, compareEndpoints, endpointsForPort, sliceBelongsTo
 export type { EndpointInfo, CategorizedEndpoints, TrafficPolicies } from './endpoints.ts';
 export { ServiceModel, nodeContextFrom } from './service-model.ts';
 export type { ModelChange, ModelSync, ServiceModelOptions, SourceKind } from './service-model.ts';
+export type { Change, ChangeKind, ChangeObjects, KeyedChange } from './change.ts';
 export { validateService, validateEndpointSlice, validateNode, describeService } from './validate.ts';
 export type { ServiceValidationOptions } from './validate.ts';
 export { resolve } from './resolve.ts';

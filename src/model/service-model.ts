@@ -4,15 +4,14 @@
 // diff against the table it computed last time.
 import type { InvalidObjectError } from '../common/errors.ts';
 import { canonicalIp, ipFamily } from '../common/ip.ts';
+import type { Change } from './change.ts';
 import type { Frontend, FrontendDiff, FrontendTable, HealthCheck } from './frontend.ts';
 import { computeServiceFrontends, serviceName, type NodeContext, type ServiceFrontends } from './frontends.ts';
 import { LABEL_SERVICE_NAME, LABEL_ZONE, type EndpointSlice, type NamespacedName, type Node, type Service } from './k8s.ts';
 import { validateEndpointSlice, validateNode, validateService } from './validate.ts';
 
-export type ModelChange =
-  | { readonly kind: 'Service'; readonly previous: Service | undefined; readonly current: Service | undefined }
-  | { readonly kind: 'EndpointSlice'; readonly previous: EndpointSlice | undefined; readonly current: EndpointSlice | undefined }
-  | { readonly kind: 'Node'; readonly previous: Node | undefined; readonly current: Node | undefined };
+/** What the model takes in: Pods shape no frontend. */
+export type ModelChange = Change<'Service' | 'EndpointSlice' | 'Node'>;
 
 export interface ServiceModelOptions {
   readonly nodeName: string;

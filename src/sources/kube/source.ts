@@ -1,22 +1,12 @@
 // The Kubernetes-mode source: list-watches of Services, EndpointSlices and Nodes, delivered as
 // `{kind, previous, current}` changes. The first sync may start only once all three have listed
 // and the agent's own Node is known (kube-proxy waits the same way before its first sync).
+import type { Change } from '../../model/change.ts';
 import type { EndpointSlice, Node, Pod, Service } from '../../model/k8s.ts';
 import { KubeClient, type KubeClientOptions } from './client.ts';
 import { ListWatch, type KubeApi, type ListWatchStatus } from './list-watch.ts';
 
-export type KubeChange =
-  | {
-      readonly kind: 'Service';
-      readonly previous: Service | undefined;
-      readonly current: Service | undefined;
-    }
-  | {
-      readonly kind: 'EndpointSlice';
-      readonly previous: EndpointSlice | undefined;
-      readonly current: EndpointSlice | undefined;
-    }
-  | { readonly kind: 'Node'; readonly previous: Node | undefined; readonly current: Node | undefined };
+export type KubeChange = Change<'Service' | 'EndpointSlice' | 'Node'>;
 
 export interface KubeSourceOptions extends KubeClientOptions {
   readonly nodeName: string;

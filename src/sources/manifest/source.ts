@@ -7,6 +7,7 @@
 // differences are reported, whatever path a file change took to get here.
 import { isDeepStrictEqual } from 'node:util';
 import { logger } from '../../common/log.ts';
+import type { KeyedChange } from '../../model/change.ts';
 import type { EndpointSlice, Node, Pod, Service } from '../../model/k8s.ts';
 import { ServiceAllocator, type AllocationError, type AllocationState } from './allocator.ts';
 import { countKept } from './directory.ts';
@@ -25,16 +26,7 @@ import { ManifestWatcher, type ManifestObjectChange } from './watcher.ts';
 
 const log = logger('manifest-source');
 
-type Change<K extends string, T> = {
-  readonly kind: K;
-  /** `namespace/name`, or `name` for a Node. */
-  readonly key: string;
-  readonly previous: T | undefined;
-  readonly current: T | undefined;
-};
-
-export type ManifestChange =
-  Change<'Service', Service> | Change<'EndpointSlice', EndpointSlice> | Change<'Node', Node>;
+export type ManifestChange = KeyedChange<'Service' | 'EndpointSlice' | 'Node'>;
 
 export interface ManifestSourceOptions {
   /** Where allocations are kept across restarts (`allocations.json`). */

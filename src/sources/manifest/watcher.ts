@@ -19,7 +19,7 @@ import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { FerryError } from '../../common/errors.ts';
 import { logger } from '../../common/log.ts';
-import type { EndpointSlice, Node, Pod, Service } from '../../model/k8s.ts';
+import type { KeyedChange } from '../../model/change.ts';
 import { listManifestFiles, mergeFiles, sameSignature, type FileSignature } from './directory.ts';
 
 export const DEFAULT_SETTLE_MS = 250;
@@ -35,19 +35,7 @@ import {
 
 const log = logger('manifest-watcher');
 
-type Change<K extends string, T> = {
-  readonly kind: K;
-  /** `namespace/name`, or `name` for a Node. */
-  readonly key: string;
-  readonly previous: T | undefined;
-  readonly current: T | undefined;
-};
-
-export type ManifestObjectChange =
-  | Change<'Service', Service>
-  | Change<'EndpointSlice', EndpointSlice>
-  | Change<'Pod', Pod>
-  | Change<'Node', Node>;
+export type ManifestObjectChange = KeyedChange;
 
 export interface ManifestWatcherOptions {
   /** Called once per scan that changed something, with every change of that scan. */

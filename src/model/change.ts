@@ -1,0 +1,29 @@
+// The one shape every source delivers and the model's trackers take in: an object's state before
+// and after one event, as kube-proxy's change trackers record it (pkg/proxy/servicechangetracker.go).
+// `previous` undefined is an add, `current` undefined a delete.
+import type { EndpointSlice, Node, Pod, Service } from './k8s.ts';
+
+/** The object types a change can carry, by kind. */
+export interface ChangeObjects {
+  readonly Service: Service;
+  readonly EndpointSlice: EndpointSlice;
+  readonly Node: Node;
+  readonly Pod: Pod;
+}
+
+export type ChangeKind = keyof ChangeObjects;
+
+/**
+ * One change of an object of kind K. Distributes over a union of kinds, so `Change<'Service' |
+ * 'Node'>` is a union that narrows on `kind`.
+ */
+export type Change<K extends ChangeKind = ChangeKind> = K extends ChangeKind
+  ? {
+      readonly kind: K;
+      readonly previous: ChangeObjects[K] | undefined;
+      readonly current: ChangeObjects[K] | undefined;
+    }
+  : never;
+
+/** A change that also names its object (`namespace/name`, or `name` for a Node), as the manifest source emits it. */
+export type KeyedChange<K extends ChangeKind = ChangeKind> = Change<K> & { readonly key: string };
