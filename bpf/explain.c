@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /* `ferry explain` for the socket layer. cgroup sock_addr programs cannot be run with
- * BPF_PROG_RUN, so this syscall-type program runs the same decision code (lib/sock_lb.h: the
+ * BPF_PROG_RUN, so this syscall-type program runs the same decision code (lib/sock_pick.h: the
  * master lookup, sock_classify, sock_pick) over the live pinned maps for a frontend and a client
  * given in the context, and writes the decision back into it. It changes nothing: sock_pick runs
  * with commit = 0 (no affinity write, no counters), and no event is emitted. */

@@ -1,5 +1,5 @@
 // Byte layouts of the load-balancing maps, each next to the C struct it mirrors (bpf/lib/lb.h,
-// bpf/lib/sock_lb.h), declared once on the codec layer (./codec/). Multi-byte fields the kernel
+// bpf/lib/sock_maps.h), declared once on the codec layer (./codec/). Multi-byte fields the kernel
 // compares against packet or socket data (ports) are network order; ids and counters are host
 // order (little-endian here). The functions below turn the model's words into the C numbers.
 import type { Protocol } from '../model/k8s.ts';
@@ -134,7 +134,7 @@ export function decodeNodePortKey(buf: Buffer): { port: number; protocol: Protoc
 }
 export const NODEPORT_VALUE = Buffer.from([1]);
 
-/* struct sock_revnat_key { u64 cookie; u8 address[16]; be16 port; u8 pad[6]; } (bpf/lib/sock_lb.h) */
+/* struct sock_revnat_key { u64 cookie; u8 address[16]; be16 port; u8 pad[6]; } (bpf/lib/sock_maps.h) */
 export const SOCK_REVNAT_KEY = struct('sock_revnat_key', 32, {
   cookie: [0, 'u64'],
   address: [8, 'addr'], // the backend the socket was sent to

@@ -133,7 +133,7 @@ test('lb.h structs: service key and value, backend, revnat', () => {
   });
 });
 
-test('sock_lb.h structs: socket reverse NAT, affinity, NodePort key; reasons match the enum', () => {
+test('sock_maps.h structs: socket reverse NAT, affinity, NodePort key; reasons match the enum', () => {
   check(
     'sock_revnat_key',
     codec.SOCK_REVNAT_KEY_SIZE,
