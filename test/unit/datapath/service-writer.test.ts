@@ -4,39 +4,32 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MapFullError } from '../../../src/common/errors.ts';
 import { frontendKey, type Backend, type Frontend } from '../../../src/model/frontend.ts';
-import { ServiceWriter, type MapLike } from '../../../src/datapath/service-writer.ts';
+import { MemoryMap } from '../../../src/datapath/codec/map.ts';
+import { ServiceWriter } from '../../../src/datapath/service-writer.ts';
 import { decodeServiceKey, decodeServiceValue, encodeId } from '../../../src/datapath/lb-codec.ts';
 
-class FakeMap implements MapLike {
-  readonly entriesByKey = new Map<string, [Buffer, Buffer]>();
-  readonly name: string;
+/** A MemoryMap with a capacity, that logs each write and runs the reader's check after it. */
+class FakeMap extends MemoryMap {
   readonly capacity: number;
   readonly onWrite: () => void;
   readonly log: string[];
   constructor(name: string, capacity: number, onWrite: () => void, log: string[]) {
-    this.name = name;
+    super(name);
     this.capacity = capacity;
     this.onWrite = onWrite;
     this.log = log;
   }
-  lookup(key: Buffer): Buffer | undefined {
-    return this.entriesByKey.get(key.toString('hex'))?.[1];
-  }
-  update(key: Buffer, value: Buffer): void {
-    const k = key.toString('hex');
-    if (!this.entriesByKey.has(k) && this.entriesByKey.size >= this.capacity) throw new MapFullError(this.name);
-    this.entriesByKey.set(k, [Buffer.from(key), Buffer.from(value)]);
+  override update(key: Buffer, value: Buffer): void {
+    if (this.lookup(key) === undefined && this.size >= this.capacity) throw new MapFullError(this.name);
+    super.update(key, value);
     this.log.push(`${this.name} update`);
     this.onWrite();
   }
-  delete(key: Buffer): boolean {
-    const had = this.entriesByKey.delete(key.toString('hex'));
+  override delete(key: Buffer): boolean {
+    const had = super.delete(key);
     if (had) this.log.push(`${this.name} delete`);
     this.onWrite();
     return had;
-  }
-  *entries(): Iterable<[Buffer, Buffer]> {
-    yield* this.entriesByKey.values();
   }
 }
 
@@ -118,7 +111,7 @@ test('publishing order: backends, then slots, then the master; a reader never se
   w.apply({ upsert: [], remove: [fe('10.96.0.10', [])] });
   assert.equal(log[0], 'ferry_services_v1 delete', 'deleting starts with the master');
   assert.deepEqual(violations, []);
-  assert.equal(maps.services.entriesByKey.size + maps.backends.entriesByKey.size + maps.revnat.entriesByKey.size, 0);
+  assert.equal(maps.services.size + maps.backends.size + maps.revnat.size, 0);
 });
 
 test('map full: the frontend is rolled back completely and the error names the map; others still apply', () => {
@@ -132,7 +125,7 @@ test('map full: the frontend is rolled back completely and the error names the m
   assert.equal(result.failed[0]!.frontend, frontendKey('10.96.0.2', 80, 'TCP', 'internal'));
   assert.ok(result.failed[0]!.error instanceof MapFullError);
   assert.match(result.failed[0]!.error.message, /ferry_services_v1|ferry_backends_v1/);
-  assert.equal(maps.backends.entriesByKey.size, 2, 'the half-written frontend left no backend behind');
+  assert.equal(maps.backends.size, 2, 'the half-written frontend left no backend behind');
   assert.equal([...maps.services.entries()].filter(([k]) => decodeServiceKey(k).address === '10.96.0.2').length, 0);
   assert.equal(result.upserted, 2);
   assert.deepEqual(violations, []);
@@ -165,13 +158,13 @@ test('NodePort frontends mark their port for the bind hook, and unmark it when t
   const w = new ServiceWriter(maps);
   const np = (addr: string, scope: 'internal' | 'external') => fe(addr, [be('10.244.1.1')], { kind: 'NodePort', port: 30080, scope });
   w.apply({ upsert: [np('172.30.0.1', 'external'), np('172.30.0.1', 'internal')], remove: [] });
-  assert.equal(maps.nodeports.entriesByKey.size, 1);
+  assert.equal(maps.nodeports.size, 1);
   const restarted = new ServiceWriter(maps);
   restarted.readBack();
   restarted.reconcile([np('172.30.0.1', 'external'), np('172.30.0.1', 'internal')]);
-  assert.equal(maps.nodeports.entriesByKey.size, 1, 'an adopted NodePort keeps its mark');
+  assert.equal(maps.nodeports.size, 1, 'an adopted NodePort keeps its mark');
   restarted.apply({ upsert: [], remove: [np('172.30.0.1', 'external'), np('172.30.0.1', 'internal')] });
-  assert.equal(maps.nodeports.entriesByKey.size, 0);
+  assert.equal(maps.nodeports.size, 0);
 });
 
 test('a backend changing to terminating is rewritten in place under the same id', () => {
