@@ -106,13 +106,8 @@ function checkName(field: string, name: string): void {
   if (problem) throw new InvalidArgumentError(`pod interface: ${field}: ${problem}`);
 }
 
-/**
- * Creates the veth pair, addresses the pod end and routes in both directions. On failure the
- * host end is deleted again (which removes the pod end with it), so a failed ADD leaves nothing.
- */
-export async function addPodInterface(
-  spec: PodInterfaceSpec,
-): Promise<{ readonly addresses: readonly string[] }> {
+/** The spec's addresses as host routes; a bad name, MTU or address fails before anything is made. */
+function checkSpec(spec: PodInterfaceSpec): HostAddress[] {
   checkName('ifname', spec.ifname);
   checkName('hostIfname', spec.hostIfname);
   if (spec.mtu !== undefined && !(Number.isInteger(spec.mtu) && spec.mtu >= 68 && spec.mtu <= 65535)) {
@@ -120,65 +115,85 @@ export async function addPodInterface(
   }
   const addresses = hostAddresses(spec.addresses);
   if (addresses.length === 0) throw new InvalidArgumentError('pod interface: addresses: empty');
-  const mtu = spec.mtu === undefined ? [] : ['mtu', String(spec.mtu)];
+  return addresses;
+}
 
-  // Host end: the gateway link-local address is added by hand with nodad rather than generated:
-  // a generated one sits in DAD ("tentative") for a second or more, and while it does the host
-  // sends no neighbour solicitation on the link, so the first IPv6 packets to the pod are lost.
-  await ipBatch(
+/** The veth pair and the host end: gateway address, owner tag, a host route per pod address. */
+function hostEndCommands(spec: PodInterfaceSpec, addresses: readonly HostAddress[]): string[][] {
+  const mtu = spec.mtu === undefined ? [] : ['mtu', String(spec.mtu)];
+  // The gateway link-local address is added by hand with nodad rather than generated: a generated
+  // one sits in DAD ("tentative") for a second or more, and while it does the host sends no
+  // neighbour solicitation on the link, so the first IPv6 packets to the pod are lost.
+  return [
     [
-      [
-        'link',
-        'add',
-        spec.hostIfname,
-        ...mtu,
-        'type',
-        'veth',
-        'peer',
-        'name',
-        spec.ifname,
-        ...mtu,
-        'netns',
-        spec.netnsPath,
-      ],
-      ['link', 'set', spec.hostIfname, 'address', GATEWAY_MAC, 'addrgenmode', 'none'],
-      ...(spec.owner === undefined ? [] : [['link', 'set', spec.hostIfname, 'alias', spec.owner]]),
-      ['link', 'set', spec.hostIfname, 'up'],
-      ['addr', 'add', `${GATEWAY_IPV6}/64`, 'dev', spec.hostIfname, 'nodad'],
-      ...addresses.map((a) => [
-        'route',
-        'add',
-        a.host,
-        'dev',
-        spec.hostIfname,
-        ...(a.family === 4 ? ['scope', 'link'] : []),
-      ]),
+      'link',
+      'add',
+      spec.hostIfname,
+      ...mtu,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      spec.ifname,
+      ...mtu,
+      'netns',
+      spec.netnsPath,
     ],
-    { netnsPath: spec.hostNetnsPath, sysctlsAfter: { [`net.ipv4.conf.${spec.hostIfname}.proxy_arp`]: 1 } },
-  );
+    ['link', 'set', spec.hostIfname, 'address', GATEWAY_MAC, 'addrgenmode', 'none'],
+    ...(spec.owner === undefined ? [] : [['link', 'set', spec.hostIfname, 'alias', spec.owner]]),
+    ['link', 'set', spec.hostIfname, 'up'],
+    ['addr', 'add', `${GATEWAY_IPV6}/64`, 'dev', spec.hostIfname, 'nodad'],
+    ...addresses.map((a) => [
+      'route',
+      'add',
+      a.host,
+      'dev',
+      spec.hostIfname,
+      ...(a.family === 4 ? ['scope', 'link'] : []),
+    ]),
+  ];
+}
+
+/** The pod end: owner tag, addresses, and a default route per family through the gateway. */
+function podEndCommands(spec: PodInterfaceSpec, addresses: readonly HostAddress[]): string[][] {
+  const pod: string[][] = [
+    ...(spec.owner === undefined ? [] : [['link', 'set', spec.ifname, 'alias', spec.owner]]),
+    ['link', 'set', spec.ifname, 'up'],
+  ];
+  for (const a of addresses)
+    pod.push(['addr', 'add', a.host, 'dev', spec.ifname, ...(a.family === 6 ? ['nodad'] : [])]);
+  // Permanent neighbour entries for the gateway: no ARP/ND round trip, and no wait for the host
+  // veth's link-local address to leave DAD. proxy_arp stays on as the fallback the model expects.
+  if (addresses.some((a) => a.family === 4)) {
+    pod.push(
+      ['route', 'add', `${GATEWAY_IPV4}/32`, 'dev', spec.ifname, 'scope', 'link'],
+      ['route', 'add', 'default', 'via', GATEWAY_IPV4, 'dev', spec.ifname],
+      ['neigh', 'replace', GATEWAY_IPV4, 'lladdr', GATEWAY_MAC, 'dev', spec.ifname, 'nud', 'permanent'],
+    );
+  }
+  if (addresses.some((a) => a.family === 6)) {
+    pod.push(
+      ['route', 'add', 'default', 'via', GATEWAY_IPV6, 'dev', spec.ifname],
+      ['neigh', 'replace', GATEWAY_IPV6, 'lladdr', GATEWAY_MAC, 'dev', spec.ifname, 'nud', 'permanent'],
+    );
+  }
+  return pod;
+}
+
+/**
+ * Creates the veth pair, addresses the pod end and routes in both directions. On failure the
+ * host end is deleted again (which removes the pod end with it), so a failed ADD leaves nothing.
+ */
+export async function addPodInterface(
+  spec: PodInterfaceSpec,
+): Promise<{ readonly addresses: readonly string[] }> {
+  const addresses = checkSpec(spec);
+  await ipBatch(hostEndCommands(spec, addresses), {
+    netnsPath: spec.hostNetnsPath,
+    sysctlsAfter: { [`net.ipv4.conf.${spec.hostIfname}.proxy_arp`]: 1 },
+  });
   try {
-    const pod: string[][] = [
-      ...(spec.owner === undefined ? [] : [['link', 'set', spec.ifname, 'alias', spec.owner]]),
-      ['link', 'set', spec.ifname, 'up'],
-    ];
-    for (const a of addresses)
-      pod.push(['addr', 'add', a.host, 'dev', spec.ifname, ...(a.family === 6 ? ['nodad'] : [])]);
-    // Permanent neighbour entries for the gateway: no ARP/ND round trip, and no wait for the host
-    // veth's link-local address to leave DAD. proxy_arp stays on as the fallback the model expects.
-    if (addresses.some((a) => a.family === 4)) {
-      pod.push(
-        ['route', 'add', `${GATEWAY_IPV4}/32`, 'dev', spec.ifname, 'scope', 'link'],
-        ['route', 'add', 'default', 'via', GATEWAY_IPV4, 'dev', spec.ifname],
-        ['neigh', 'replace', GATEWAY_IPV4, 'lladdr', GATEWAY_MAC, 'dev', spec.ifname, 'nud', 'permanent'],
-      );
-    }
-    if (addresses.some((a) => a.family === 6)) {
-      pod.push(
-        ['route', 'add', 'default', 'via', GATEWAY_IPV6, 'dev', spec.ifname],
-        ['neigh', 'replace', GATEWAY_IPV6, 'lladdr', GATEWAY_MAC, 'dev', spec.ifname, 'nud', 'permanent'],
-      );
-    }
-    await ipBatch(pod, { netnsPath: spec.netnsPath });
+    await ipBatch(podEndCommands(spec, addresses), { netnsPath: spec.netnsPath });
   } catch (error) {
     await delPodInterface({ hostIfname: spec.hostIfname, hostNetnsPath: spec.hostNetnsPath }).catch(
       () => undefined,

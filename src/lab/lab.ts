@@ -3,9 +3,6 @@
 // that `destroyLab` (or `ferry lab down`) can find and remove. Nothing is ever created in the root
 // network namespace: every veth is made inside a lab namespace with its peer sent to another.
 import { mkdir } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { hostIfnameFor } from '../cni/wiring.ts';
 import { FerryError, InvalidArgumentError } from '../common/errors.ts';
 import { formatCidr, parseCidr } from '../common/ip.ts';
@@ -18,10 +15,19 @@ import { inParallel, ipBatch, run } from '../common/run.ts';
 import { bpffsMount, cgroup2Mount, readState, writeState } from './system.ts';
 import { destroyLab } from './teardown.ts';
 import { clientCommands, fabricCommands, NO_DAD, NODE_SYSCTLS, nodeCommands } from './topology.ts';
-import { hostPort, parseProbeOutput, type ProbeProto, type ProbeReport } from './tools/protocol.ts';
+import {
+  echoServerArgv,
+  probeArgv,
+  TOOL_ENV,
+  type EchoServerOptions,
+  type ProbeOptions,
+} from './tool-argv.ts';
+import { parseProbeOutput, type ProbeReport } from './tools/protocol.ts';
 import type { LabClient, LabFabric, LabHost, LabNode, LabPod, LabState } from './types.ts';
 
 const log = logger('lab');
+
+export { ECHO_PORTS, target, type EchoServerOptions, type ProbeOptions } from './tool-argv.ts';
 
 export interface LabOptions {
   /** Default: `fl` + 6 random hex digits. */
@@ -36,47 +42,8 @@ export interface LabOptions {
   readonly driver?: PodNetworkDriver;
 }
 
-/** Ports the echo server listens on unless told otherwise. */
-export const ECHO_PORTS = { tcp: 7000, udp: 7000, http: 8080 } as const;
-
-export interface EchoServerOptions {
-  readonly tcp?: readonly number[];
-  readonly udp?: readonly number[];
-  readonly http?: readonly number[];
-}
-
-export interface ProbeOptions {
-  readonly proto?: ProbeProto;
-  readonly count?: number;
-  /** Per attempt. Default 2000 ms. */
-  readonly timeoutMs?: number;
-  readonly intervalMs?: number;
-  readonly udpMode?: 'connected' | 'unconnected';
-  readonly payload?: string;
-}
-
-const TOOLS = {
-  echoServer: fileURLToPath(new URL('./tools/echo-server.ts', import.meta.url)),
-  probe: fileURLToPath(new URL('./tools/probe.ts', import.meta.url)),
-};
-/** The Node running us also runs the tools (type stripping, no build step). */
-const NODE_ARGV = [process.execPath, '--disable-warning=ExperimentalWarning'];
-/**
- * Node's on-disk compile cache cuts a tool's start from ~160 ms to ~60 ms; every lab test starts
- * dozens of them.
- */
-const TOOL_ENV: NodeJS.ProcessEnv = {
-  ...process.env,
-  NODE_COMPILE_CACHE: join(tmpdir(), 'ferry-lab-node-cache'),
-};
-
 /** How many `ip`/`nsenter` processes bring-up runs at once: enough to hide exec latency on 2 cores. */
 const PARALLEL = 6;
-
-/** `host:port` as the probe wants it (brackets for IPv6). */
-export function target(address: string, port: number): string {
-  return hostPort(address, port);
-}
 
 /** Every lab pod gets its network from the real plugin, its IPAM store inside the lab's run dir
  * (removed with the lab, crash or not). */
@@ -238,13 +205,7 @@ export class Lab implements AsyncDisposable {
   /** Starts the echo server in a pod (or any host), answering with the host's name; resolves once it listens. */
   async startEchoServer(host: LabHost | string, options: EchoServerOptions = {}): Promise<LabProcess> {
     const h = this.#resolve(host);
-    const argv = [...NODE_ARGV, TOOLS.echoServer, '--name', h.name];
-    const tcp = options.tcp ?? [ECHO_PORTS.tcp];
-    const udp = options.udp ?? [ECHO_PORTS.udp];
-    const http = options.http ?? [ECHO_PORTS.http];
-    if (tcp.length) argv.push('--tcp', tcp.join(','));
-    if (udp.length) argv.push('--udp', udp.join(','));
-    if (http.length) argv.push('--http', http.join(','));
+    const argv = echoServerArgv(h.name, options);
     const p = this.spawn(h, argv, TOOL_ENV);
     try {
       await p.waitForLine((line) => line.startsWith('{"ready":true'));
@@ -261,24 +222,7 @@ export class Lab implements AsyncDisposable {
     targets: string | readonly string[],
     options: ProbeOptions = {},
   ): Promise<ProbeReport> {
-    const list = typeof targets === 'string' ? [targets] : targets;
-    const count = options.count ?? 1;
-    const timeoutMs = options.timeoutMs ?? 2000;
-    const argv = [
-      ...NODE_ARGV,
-      TOOLS.probe,
-      '--proto',
-      options.proto ?? 'tcp',
-      '--count',
-      String(count),
-      '--timeout',
-      String(timeoutMs),
-    ];
-    if (options.intervalMs !== undefined) argv.push('--interval', String(options.intervalMs));
-    if (options.udpMode !== undefined) argv.push('--udp-mode', options.udpMode);
-    if (options.payload !== undefined) argv.push('--payload', options.payload);
-    argv.push(...list);
-    const budget = list.length * count * (timeoutMs + (options.intervalMs ?? 0)) + 15_000;
+    const { argv, budget } = probeArgv(typeof targets === 'string' ? [targets] : targets, options);
     const result = await this.exec(from, argv, { timeoutMs: budget, env: TOOL_ENV });
     if (result.code !== 0 && result.code !== 1 && result.code !== null) {
       throw new FerryError(

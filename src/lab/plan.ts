@@ -75,7 +75,7 @@ export function staticPodAddresses(nodeIndex: number, podIndex: number): { ipv4:
   return { ipv4: `10.244.${nodeIndex}.${10 + podIndex}`, ipv6: `fd00:10:244:${nodeIndex}::${10 + podIndex}` };
 }
 
-export function planLab(input: PlanInput): LabState {
+function checkPlanInput(input: PlanInput): void {
   checkLabName(input.name);
   if (!Number.isInteger(input.nodes) || input.nodes < 1 || input.nodes > MAX_NODES) {
     throw new InvalidArgumentError(`lab nodes: ${input.nodes} out of range 1..${MAX_NODES}`);
@@ -89,36 +89,41 @@ export function planLab(input: PlanInput): LabState {
       `lab pods per node: ${input.podsPerNode} out of range 0..${MAX_PODS_PER_NODE}`,
     );
   }
+}
+
+/** Node i: its fabric and external addresses, pod CIDRs, and its own cgroup, pin and run dirs. */
+function planNode(lab: string, i: number, dirs: { cgroup: string; pinDir: string; runDir: string }): LabNode {
+  return {
+    kind: 'node',
+    ...host(lab, nodeName(i)),
+    index: i,
+    ipv4: `172.30.0.${i}`,
+    ipv6: `fd00:172:30::${i}`,
+    externalIpv4: `198.18.1.${i}`,
+    externalIpv6: `fd00:198:18::1:${i}`,
+    podCidrV4: `10.244.${i}.0/24`,
+    podCidrV6: `fd00:10:244:${i}::/64`,
+    cgroup: `${dirs.cgroup}/node-${i}`,
+    pinDir: `${dirs.pinDir}/node-${i}`,
+    runDir: `${dirs.runDir}/${nodeName(i)}`,
+    ifname: 'eth0',
+  };
+}
+
+export function planLab(input: PlanInput): LabState {
+  checkPlanInput(input);
   const lab = input.name;
-  const cgroup = `${input.cgroupMount}/${lab}`;
-  const pinDir = `${BPFFS}/${lab}`;
-  const runDir = `${STATE_DIR}/${lab}`;
+  const dirs = { cgroup: `${input.cgroupMount}/${lab}`, pinDir: `${BPFFS}/${lab}`, runDir: `${STATE_DIR}/${lab}` };
   const fabric: LabFabric = { kind: 'fabric', ...host(lab, 'fab'), bridge: 'br0' };
   const client: LabClient = {
     kind: 'client',
     ...host(lab, 'client'),
     ipv4: '198.18.0.10',
     ipv6: 'fd00:198:18::10',
-    cgroup: `${cgroup}/client`,
+    cgroup: `${dirs.cgroup}/client`,
   };
   const nodes: LabNode[] = [];
-  for (let i = 1; i <= input.nodes; i++) {
-    nodes.push({
-      kind: 'node',
-      ...host(lab, nodeName(i)),
-      index: i,
-      ipv4: `172.30.0.${i}`,
-      ipv6: `fd00:172:30::${i}`,
-      externalIpv4: `198.18.1.${i}`,
-      externalIpv6: `fd00:198:18::1:${i}`,
-      podCidrV4: `10.244.${i}.0/24`,
-      podCidrV6: `fd00:10:244:${i}::/64`,
-      cgroup: `${cgroup}/node-${i}`,
-      pinDir: `${pinDir}/node-${i}`,
-      runDir: `${runDir}/${nodeName(i)}`,
-      ifname: 'eth0',
-    });
-  }
+  for (let i = 1; i <= input.nodes; i++) nodes.push(planNode(lab, i, dirs));
   return {
     version: 1,
     name: lab,
@@ -126,10 +131,10 @@ export function planLab(input: PlanInput): LabState {
     createdAt: input.now.toISOString(),
     ownerPid: input.ownerPid,
     mtu: input.mtu,
-    cgroup,
-    pinDir,
+    cgroup: dirs.cgroup,
+    pinDir: dirs.pinDir,
     pinDirCreated: input.bpffsMounted,
-    runDir,
+    runDir: dirs.runDir,
     fabric,
     client,
     nodes,

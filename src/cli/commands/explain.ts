@@ -8,6 +8,8 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { canonicalIp, parseIp } from '../../common/ip.ts';
 import { DEFAULT_PIN_DIR } from './agent.ts';
 import { requireDatapath, requireNorthSouth } from '../pins.ts';
+import type { SocketExplanation } from '../../datapath/explain.ts';
+import type { PacketExplanation } from '../../datapath/explain-packet.ts';
 
 const NETNS_DIR = '/run/netns';
 
@@ -82,6 +84,21 @@ const WHY: Readonly<Record<string, string>> = {
   BACKEND_MISSING: 'the slot names a backend that is gone (a race with an update): EHOSTUNREACH',
 };
 
+/** What `ferry explain` was asked, as commander parsed it. */
+interface ExplainOptions {
+  readonly to: { address: string; port: number };
+  readonly from?: string;
+  readonly path: string;
+  readonly protocol: string;
+  readonly pinDir: string;
+  readonly output: string;
+}
+
+/** ADDRESS:PORT, IPv6 in brackets. */
+function hostPort(address: string, port: number): string {
+  return `${address.includes(':') ? `[${address}]` : address}:${port}`;
+}
+
 export function register(program: Command): void {
   program
     .command('explain')
@@ -108,52 +125,42 @@ export function register(program: Command): void {
     .addOption(new Option('--protocol <proto>', 'transport').choices(['tcp', 'udp']).default('tcp'))
     .option('--pin-dir <dir>', 'bpffs directory of the node', DEFAULT_PIN_DIR)
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
-    .action(
-      async (o: {
-        to: { address: string; port: number };
-        from?: string;
-        path: string;
-        protocol: string;
-        pinDir: string;
-        output: string;
-      }) => {
-        if (o.path === 'packet') {
-          await explainPacket(o);
-          return;
-        }
-        requireDatapath(o.pinDir);
-        const { SocketExplainer } = await import('../../datapath/explain.ts');
-        const { netnsCookie } = await import('../../datapath/netns-cookie.ts');
-        const client = o.from ? await resolveClient(o.from) : undefined;
-        const cookie = client ? netnsCookie(client.netns) : 0n;
-        using explainer = SocketExplainer.open(o.pinDir);
-        const protocol = o.protocol.toUpperCase() as 'TCP' | 'UDP';
-        const e = explainer.explain({ address: o.to.address, port: o.to.port, protocol, client: cookie });
-        const frontend = `${o.to.address.includes(':') ? `[${o.to.address}]` : o.to.address}:${o.to.port}/${protocol}`;
-        if (o.output === 'json') {
-          console.log(JSON.stringify({ from: client?.label ?? null, frontend, ...e }));
-          return;
-        }
-        console.log(`client:   ${client?.label ?? '(none given: no sessionAffinity entry applies)'}`);
-        if (!e.found) {
-          console.log(`frontend: ${frontend} is not a Service frontend on this node`);
-          console.log('decision: NOT TRANSLATED: the socket layer leaves the connection alone');
-          return;
-        }
-        console.log(
-          `frontend: ${frontend} found: service id ${e.serviceId}, ${e.kind}, ${e.backendSlots} backend slot(s)${e.affinityTimeoutSeconds ? `, sessionAffinity ClientIP ${e.affinityTimeoutSeconds} s` : ''}`,
-        );
-        if (e.verdict !== 'TRANSLATED') {
-          console.log(`decision: ${e.verdict} (${e.reason}): ${WHY[e.reason ?? ''] ?? ''}`);
-          return;
-        }
-        const b = e.backend!;
-        const where = `${b.address.includes(':') ? `[${b.address}]` : b.address}:${b.port}`;
-        console.log(
-          `decision: TRANSLATED to ${where} (backend ${b.id}${b.local ? ', on this node' : ''}${b.terminating ? ', terminating' : ''}), picked by ${e.pickedBy === 'affinity' ? "sessionAffinity: this client's earlier pick, still in the set" : `a random slot of ${e.backendSlots}`}`,
-        );
-      },
-    );
+    .action((o: ExplainOptions) => (o.path === 'packet' ? explainPacket(o) : explainSocket(o)));
+}
+
+/** The socket path: a pod's connect() to the frontend, decided by bpf/explain.c on the live maps. */
+async function explainSocket(o: ExplainOptions): Promise<void> {
+  requireDatapath(o.pinDir);
+  const { SocketExplainer } = await import('../../datapath/explain.ts');
+  const { netnsCookie } = await import('../../datapath/netns-cookie.ts');
+  const client = o.from ? await resolveClient(o.from) : undefined;
+  const cookie = client ? netnsCookie(client.netns) : 0n;
+  using explainer = SocketExplainer.open(o.pinDir);
+  const protocol = o.protocol.toUpperCase() as 'TCP' | 'UDP';
+  const e = explainer.explain({ address: o.to.address, port: o.to.port, protocol, client: cookie });
+  const frontend = `${hostPort(o.to.address, o.to.port)}/${protocol}`;
+  if (o.output === 'json') console.log(JSON.stringify({ from: client?.label ?? null, frontend, ...e }));
+  else printSocketDecision(client?.label, frontend, e);
+}
+
+function printSocketDecision(client: string | undefined, frontend: string, e: SocketExplanation): void {
+  console.log(`client:   ${client ?? '(none given: no sessionAffinity entry applies)'}`);
+  if (!e.found) {
+    console.log(`frontend: ${frontend} is not a Service frontend on this node`);
+    console.log('decision: NOT TRANSLATED: the socket layer leaves the connection alone');
+    return;
+  }
+  console.log(
+    `frontend: ${frontend} found: service id ${e.serviceId}, ${e.kind}, ${e.backendSlots} backend slot(s)${e.affinityTimeoutSeconds ? `, sessionAffinity ClientIP ${e.affinityTimeoutSeconds} s` : ''}`,
+  );
+  if (e.verdict !== 'TRANSLATED') {
+    console.log(`decision: ${e.verdict} (${e.reason}): ${WHY[e.reason ?? ''] ?? ''}`);
+    return;
+  }
+  const b = e.backend!;
+  console.log(
+    `decision: TRANSLATED to ${hostPort(b.address, b.port)} (backend ${b.id}${b.local ? ', on this node' : ''}${b.terminating ? ', terminating' : ''}), picked by ${e.pickedBy === 'affinity' ? "sessionAffinity: this client's earlier pick, still in the set" : `a random slot of ${e.backendSlots}`}`,
+  );
 }
 
 /** The client of a packet-path explain: ADDRESS, ADDRESS:PORT or [V6]:PORT (port default 40000). */
@@ -178,13 +185,8 @@ const PACKET_WHY: Readonly<Record<string, string>> = {
   BACKEND_MISSING: 'the slot names a backend that is gone (a race with an update): dropped',
 };
 
-async function explainPacket(o: {
-  to: { address: string; port: number };
-  from?: string;
-  protocol: string;
-  pinDir: string;
-  output: string;
-}): Promise<void> {
+/** The packet path: a packet from the client arriving at this node, decided by bpf/explain_nodeport.c. */
+async function explainPacket(o: ExplainOptions): Promise<void> {
   const client = parseClient(o.from);
   requireNorthSouth(o.pinDir);
   const { PacketExplainer } = await import('../../datapath/explain-packet.ts');
@@ -197,18 +199,19 @@ async function explainPacket(o: {
     port: o.to.port,
     protocol,
   });
-  const show = (a: string, p: number): string => `${a.includes(':') ? `[${a}]` : a}:${p}`;
-  const frontend = `${show(o.to.address, o.to.port)}/${protocol}`;
-  if (o.output === 'json') {
-    console.log(JSON.stringify({ from: show(client.address, client.port), frontend, ...e }));
-    return;
-  }
-  console.log(`packet:   ${show(client.address, client.port)} → ${frontend}`);
+  const frontend = `${hostPort(o.to.address, o.to.port)}/${protocol}`;
+  const from = hostPort(client.address, client.port);
+  if (o.output === 'json') console.log(JSON.stringify({ from, frontend, ...e }));
+  else printPacketDecision(from, frontend, e);
+}
+
+function printPacketDecision(from: string, frontend: string, e: PacketExplanation): void {
+  console.log(`packet:   ${from} → ${frontend}`);
   if (!e.found) {
     console.log(`frontend: ${frontend} is not a north-south frontend on this node`);
     console.log(
       e.established
-        ? `decision: FORWARDED by an existing conntrack entry to ${show(e.established.backend, e.established.port)}`
+        ? `decision: FORWARDED by an existing conntrack entry to ${hostPort(e.established.backend, e.established.port)}`
         : 'decision: PASSED to the kernel untouched',
     );
     return;
@@ -219,7 +222,7 @@ async function explainPacket(o: {
   if (e.established) {
     const c = e.established;
     console.log(
-      `decision: FORWARDED (established flow): conntrack pins it to ${show(c.backend, c.port)} (backend ${c.backendId}${c.local ? ', on this node' : ''}${c.snat ? ', SNAT to the node' : ''}${c.dsr ? ', DSR' : ''})`,
+      `decision: FORWARDED (established flow): conntrack pins it to ${hostPort(c.backend, c.port)} (backend ${c.backendId}${c.local ? ', on this node' : ''}${c.snat ? ', SNAT to the node' : ''}${c.dsr ? ', DSR' : ''})`,
     );
     return;
   }
@@ -229,6 +232,6 @@ async function explainPacket(o: {
   }
   const b = e.backend!;
   console.log(
-    `decision: FORWARDED to ${show(b.address, b.port)} (backend ${b.id}, ${b.local ? 'on this node: DNAT, client address kept' : 'on another node: DNAT + SNAT (or DSR with --nodeport-mode dsr)'}), picked by ${e.pickedBy === 'maglev' ? 'Maglev (the same backend from every node for this flow)' : `a random slot of ${e.backendSlots}`}`,
+    `decision: FORWARDED to ${hostPort(b.address, b.port)} (backend ${b.id}, ${b.local ? 'on this node: DNAT, client address kept' : 'on another node: DNAT + SNAT (or DSR with --nodeport-mode dsr)'}), picked by ${e.pickedBy === 'maglev' ? 'Maglev (the same backend from every node for this flow)' : `a random slot of ${e.backendSlots}`}`,
   );
 }

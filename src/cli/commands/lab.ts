@@ -79,77 +79,23 @@ export function register(program: Command): void {
     .option('--pods <n>', 'pods per node', positiveInt('pods'), 4)
     .option('--name <name>', 'lab name (fl + up to 12 of [a-z0-9]); random by default')
     .option('--json', 'print the state as JSON')
-    .action(async (options: { nodes: number; pods: number; name?: string; json?: boolean }) => {
-      const created = await createLab({
-        nodes: options.nodes,
-        podsPerNode: options.pods,
-        name: options.name,
-      });
-      process.stdout.write(
-        options.json ? JSON.stringify(created.state, null, 2) + '\n' : describe(created.state) + '\n',
-      );
-    });
+    .action(labUp);
 
   lab
     .command('down')
     .description('remove a lab (works after a crash, without a state file)')
     .argument('[name]', 'lab name')
     .option('--all', 'remove every lab on this machine, leftovers of crashed runs included')
-    .action(async (name: string | undefined, options: { all?: boolean }) => {
-      if (options.all) {
-        const removed = await destroyAllLabs();
-        process.stdout.write(removed.length ? `removed ${removed.join(' ')}\n` : 'no labs\n');
-        return;
-      }
-      if (name === undefined) throw new InvalidArgumentError('lab down: give a lab name or --all');
-      await destroyLab(name);
-      process.stdout.write(`removed ${name}\n`);
-    });
+    .action(labDown);
 
   lab
     .command('status')
     .description('list labs, or describe one')
     .argument('[name]', 'lab name')
     .option('--json', 'JSON output')
-    .action(async (name: string | undefined, options: { json?: boolean }) => {
-      if (name !== undefined) {
-        const state = await readState(name);
-        if (!state) {
-          const residue = await labResidue(name);
-          const text = isEmptyResidue(residue)
-            ? `no lab ${name}`
-            : `lab ${name}: no state file; leftovers: ${JSON.stringify(residue)}`;
-          process.stdout.write(
-            options.json ? JSON.stringify({ name, state: null, residue }) + '\n' : text + '\n',
-          );
-          process.exitCode = 1;
-          return;
-        }
-        process.stdout.write(options.json ? JSON.stringify(state, null, 2) + '\n' : describe(state) + '\n');
-        return;
-      }
-      const rows = [];
-      for (const n of await labNamesOnMachine()) {
-        const state = await readState(n);
-        rows.push({
-          name: n,
-          status: state?.status ?? 'leftover',
-          nodes: state?.nodes.length ?? 0,
-          pods: state?.pods.length ?? 0,
-          createdAt: state?.createdAt ?? '',
-        });
-      }
-      if (options.json) {
-        process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
-        return;
-      }
-      const table = new Table({
-        head: ['lab', 'status', 'nodes', 'pods', 'created'],
-        style: { head: [], border: [] },
-      });
-      for (const r of rows) table.push([r.name, r.status, r.nodes, r.pods, r.createdAt]);
-      process.stdout.write(rows.length ? table.toString() + '\n' : 'no labs\n');
-    });
+    .action((name: string | undefined, options: { json?: boolean }) =>
+      name === undefined ? listLabs(options) : describeLab(name, options),
+    );
 
   lab
     .command('exec')
@@ -157,13 +103,78 @@ export function register(program: Command): void {
     .argument('<host>', 'netns name (fl1a2b3c-n1-p2) or short name (n1-p2, n1, client) with --lab')
     .argument('<command...>', 'command and arguments (after --)')
     .option('--lab <name>', 'lab name')
-    .action(async (hostRef: string, command: string[], options: { lab?: string }) => {
-      const host = await resolveHost(hostRef, options.lab);
-      const child = spawn('nsenter', enterArgv(host, command), { stdio: 'inherit' });
-      const code = await new Promise<number>((resolve) => {
-        child.on('error', () => resolve(127));
-        child.on('exit', (c, signal) => resolve(c ?? (signal ? 128 : 1)));
-      });
-      process.exitCode = code;
+    .action(labExec);
+}
+
+async function labUp(options: { nodes: number; pods: number; name?: string; json?: boolean }): Promise<void> {
+  const created = await createLab({
+    nodes: options.nodes,
+    podsPerNode: options.pods,
+    name: options.name,
+  });
+  process.stdout.write(
+    options.json ? JSON.stringify(created.state, null, 2) + '\n' : describe(created.state) + '\n',
+  );
+}
+
+async function labDown(name: string | undefined, options: { all?: boolean }): Promise<void> {
+  if (options.all) {
+    const removed = await destroyAllLabs();
+    process.stdout.write(removed.length ? `removed ${removed.join(' ')}\n` : 'no labs\n');
+    return;
+  }
+  if (name === undefined) throw new InvalidArgumentError('lab down: give a lab name or --all');
+  await destroyLab(name);
+  process.stdout.write(`removed ${name}\n`);
+}
+
+/** One lab: its state, or what is left of it when the state file is gone (exit code 1). */
+async function describeLab(name: string, options: { json?: boolean }): Promise<void> {
+  const state = await readState(name);
+  if (state) {
+    process.stdout.write(options.json ? JSON.stringify(state, null, 2) + '\n' : describe(state) + '\n');
+    return;
+  }
+  const residue = await labResidue(name);
+  const text = isEmptyResidue(residue)
+    ? `no lab ${name}`
+    : `lab ${name}: no state file; leftovers: ${JSON.stringify(residue)}`;
+  process.stdout.write(options.json ? JSON.stringify({ name, state: null, residue }) + '\n' : text + '\n');
+  process.exitCode = 1;
+}
+
+/** Every lab on the machine, leftovers of crashed runs (no state file) included. */
+async function listLabs(options: { json?: boolean }): Promise<void> {
+  const rows = [];
+  for (const n of await labNamesOnMachine()) {
+    const state = await readState(n);
+    rows.push({
+      name: n,
+      status: state?.status ?? 'leftover',
+      nodes: state?.nodes.length ?? 0,
+      pods: state?.pods.length ?? 0,
+      createdAt: state?.createdAt ?? '',
     });
+  }
+  if (options.json) {
+    process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
+    return;
+  }
+  const table = new Table({
+    head: ['lab', 'status', 'nodes', 'pods', 'created'],
+    style: { head: [], border: [] },
+  });
+  for (const r of rows) table.push([r.name, r.status, r.nodes, r.pods, r.createdAt]);
+  process.stdout.write(rows.length ? table.toString() + '\n' : 'no labs\n');
+}
+
+/** Runs the command on the host with the terminal attached; its exit code becomes ours. */
+async function labExec(hostRef: string, command: string[], options: { lab?: string }): Promise<void> {
+  const host = await resolveHost(hostRef, options.lab);
+  const child = spawn('nsenter', enterArgv(host, command), { stdio: 'inherit' });
+  const code = await new Promise<number>((resolve) => {
+    child.on('error', () => resolve(127));
+    child.on('exit', (c, signal) => resolve(c ?? (signal ? 128 : 1)));
+  });
+  process.exitCode = code;
 }

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { Command, Option } from 'commander';
 import { DEFAULT_RUN_DIR } from './agent.ts';
 import type { FilterBuilder, FilterField, FlowFilter } from '../../observe/filter.ts';
+import type { Flow } from '../../observe/flow.ts';
 
 const FILTER_FLAGS: readonly (readonly [string, string])[] = [
   ['pod', 'source or backend pod, [namespace/]name-prefix'],
@@ -27,6 +28,20 @@ function runDirs(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), ...value.split(',').map((v) => v.trim()).filter(Boolean)];
 }
 
+/** What `ferry observe` was asked, as commander parsed it (the filter flags are taken in argv order). */
+interface ObserveOptions {
+  readonly follow?: boolean;
+  readonly last?: string;
+  readonly output: string;
+  readonly runDir?: string[];
+  readonly socket?: string;
+  readonly lab?: string;
+  readonly status?: boolean;
+}
+
+/** One step of building the filters: a filter flag or a `--not`, in the order they were given. */
+type FilterStep = (builder: FilterBuilder) => void;
+
 export function register(program: Command): void {
   const cmd = program
     .command('observe')
@@ -43,69 +58,84 @@ export function register(program: Command): void {
 
   // Filters are built in argv order (commander emits one event per flag as it parses), which is
   // what lets `--not` apply to exactly the flag after it.
-  let builder: FilterBuilder | undefined;
-  const pending: (() => void)[] = [];
-  cmd.on('option:not', () => pending.push(() => builder!.not()));
+  const steps: FilterStep[] = [];
+  cmd.on('option:not', () => steps.push((b) => b.not()));
   for (const [name] of FILTER_FLAGS)
-    cmd.on(`option:${name}`, (value: string) => pending.push(() => builder!.add(name as FilterField, value)));
+    cmd.on(`option:${name}`, (value: string) => steps.push((b) => b.add(name as FilterField, value)));
 
-  cmd.action(async (o: { follow?: boolean; last?: string; output: string; runDir?: string[]; socket?: string; lab?: string; status?: boolean }) => {
-    const { FilterBuilder } = await import('../../observe/filter.ts');
-    const { request, API_SOCKET } = await import('../../observe/api.ts');
-    const { formatter } = await import('../../observe/format.ts');
-    const { InvalidArgumentError } = await import('../../common/errors.ts');
-    builder = new FilterBuilder();
-    for (const step of pending) step();
-    const filters = builder.build();
-    let last: number | undefined;
-    if (o.last !== undefined) {
-      last = Number(o.last);
-      if (!Number.isInteger(last) || last < 0) throw new InvalidArgumentError(`--last: "${o.last}" is not a non-negative integer`);
-    }
-    const runDirList = o.lab ? await labRunDirs(o.lab, filters) : (o.runDir ?? [DEFAULT_RUN_DIR]);
-    const sockets = o.socket ? [o.socket] : runDirList.map((d) => path.join(d, API_SOCKET));
-    await requireAgents(sockets);
-    process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'EPIPE') process.exit(0);
-      throw e;
-    });
+  cmd.action((o: ObserveOptions) => observe(o, steps));
+}
 
-    if (o.status) {
-      for (const s of sockets) for await (const m of request(s, { op: 'status' })) console.log(JSON.stringify('status' in m ? m.status : m));
-      return;
-    }
-    const format = formatter(o.output as 'compact' | 'json' | 'table');
-    const req = { op: 'flows' as const, ...(last !== undefined ? { last } : {}), follow: o.follow === true, filters };
-    type Flow = import('../../observe/flow.ts').Flow;
-
-    const lost = (where: string, l: Record<string, number | undefined>): void => {
-      const parts = Object.entries(l).map(([k, v]) => `${k} ${v}`);
-      process.stderr.write(`EVENTS LOST (${where}): ${parts.join(', ')}\n`);
-    };
-    let printed = false;
-    const print = (flows: readonly Flow[]): void => {
-      for (const line of format(flows)) console.log(line);
-      printed = true;
-    };
-    const streams = sockets.map(async (socket) => {
-      const flows: Flow[] = [];
-      for await (const m of request(socket, req)) {
-        if ('error' in m) throw new InvalidArgumentError(`${socket}: ${m.error}`);
-        if ('lost' in m) lost(socket, { ...m.lost });
-        else if ('flow' in m) {
-          // Without --follow: collect (a table sizes its columns to all rows; several agents'
-          // flows merge by time), print below.
-          if (!o.follow) flows.push(m.flow);
-          else print([m.flow]);
-        }
-      }
-      return flows;
-    });
-    const collected = (await Promise.all(streams)).flat();
-    collected.sort((a, b) => a.time.localeCompare(b.time));
-    const keep = last ?? 20;
-    if (collected.length || !printed) print(collected.slice(Math.max(0, collected.length - keep)));
+async function observe(o: ObserveOptions, steps: readonly FilterStep[]): Promise<void> {
+  const { FilterBuilder } = await import('../../observe/filter.ts');
+  const { API_SOCKET } = await import('../../observe/api.ts');
+  const builder = new FilterBuilder();
+  for (const step of steps) step(builder);
+  const filters = builder.build();
+  const last = await parseLast(o.last);
+  const runDirList = o.lab ? await labRunDirs(o.lab, filters) : (o.runDir ?? [DEFAULT_RUN_DIR]);
+  const sockets = o.socket ? [o.socket] : runDirList.map((d) => path.join(d, API_SOCKET));
+  await requireAgents(sockets);
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
   });
+  if (o.status) await printStatus(sockets);
+  else await printFlows(sockets, { ...(last !== undefined ? { last } : {}), follow: o.follow === true, filters }, o.output);
+}
+
+async function parseLast(text: string | undefined): Promise<number | undefined> {
+  if (text === undefined) return undefined;
+  const { InvalidArgumentError } = await import('../../common/errors.ts');
+  const last = Number(text);
+  if (!Number.isInteger(last) || last < 0) throw new InvalidArgumentError(`--last: "${text}" is not a non-negative integer`);
+  return last;
+}
+
+async function printStatus(sockets: readonly string[]): Promise<void> {
+  const { request } = await import('../../observe/api.ts');
+  for (const s of sockets) for await (const m of request(s, { op: 'status' })) console.log(JSON.stringify('status' in m ? m.status : m));
+}
+
+function reportLost(where: string, l: Record<string, number | undefined>): void {
+  const parts = Object.entries(l).map(([k, v]) => `${k} ${v}`);
+  process.stderr.write(`EVENTS LOST (${where}): ${parts.join(', ')}\n`);
+}
+
+/** Flows of every agent: streamed as they come with --follow, else merged by time and printed once. */
+async function printFlows(
+  sockets: readonly string[],
+  query: { readonly last?: number; readonly follow: boolean; readonly filters: readonly FlowFilter[] },
+  output: string,
+): Promise<void> {
+  const { request } = await import('../../observe/api.ts');
+  const { formatter } = await import('../../observe/format.ts');
+  const { InvalidArgumentError } = await import('../../common/errors.ts');
+  const format = formatter(output as 'compact' | 'json' | 'table');
+  const req = { op: 'flows' as const, ...query };
+  let printed = false;
+  const print = (flows: readonly Flow[]): void => {
+    for (const line of format(flows)) console.log(line);
+    printed = true;
+  };
+  const streams = sockets.map(async (socket) => {
+    const flows: Flow[] = [];
+    for await (const m of request(socket, req)) {
+      if ('error' in m) throw new InvalidArgumentError(`${socket}: ${m.error}`);
+      if ('lost' in m) reportLost(socket, { ...m.lost });
+      else if ('flow' in m) {
+        // Without --follow: collect (a table sizes its columns to all rows; several agents'
+        // flows merge by time), print below.
+        if (!query.follow) flows.push(m.flow);
+        else print([m.flow]);
+      }
+    }
+    return flows;
+  });
+  const collected = (await Promise.all(streams)).flat();
+  collected.sort((a, b) => a.time.localeCompare(b.time));
+  const keep = query.last ?? 20;
+  if (collected.length || !printed) print(collected.slice(Math.max(0, collected.length - keep)));
 }
 
 /** Every socket must answer before any flow is asked for: "no agent" is one line (exit 3), not a stack. */
