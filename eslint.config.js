@@ -55,11 +55,7 @@ const layers = [
   },
   {
     files: ['src/cli/**/*.ts'],
-    // TEMPORARY allowance, remove after issue #13 item 3 lands: src/cli/inspect.ts still imports
-    // STATUS_FILE from src/agent/run.ts statically (so `ferry status` loads the agent graph). Its
-    // block below allows exactly that one module; once the typed status file lives outside
-    // src/agent, drop it from `ignores` and delete the src/cli/inspect.ts block.
-    ignores: ['src/cli/inspect.ts', 'src/cli/commands/agent.ts'],
+    ignores: ['src/cli/commands/agent.ts'],
     patterns: [cliNoStaticAgent],
     syntax: [cliAgentImportOutsideItsCommand],
   },
@@ -68,12 +64,36 @@ const layers = [
     files: ['src/cli/commands/agent.ts'],
     patterns: [cliNoStaticAgent],
   },
-  {
-    files: ['src/cli/inspect.ts'],
-    patterns: [{ ...cliNoStaticAgent, regex: '^(\\.\\./)+agent/(?!run\\.ts$)' }],
-    syntax: [cliAgentImportOutsideItsCommand],
-  },
 ];
+
+// The size rule of issue #13: a file a newcomer can read in one sitting, a function that fits on a
+// screen. A declarative table or option list that is legitimately longer says so where it stands
+// (`// eslint-disable-next-line max-lines-per-function -- declarative table of …`).
+const sizeRules = {
+  files: ['src/**/*.ts'],
+  // pending the #13 split: remove each entry as its file is split
+  ignores: [
+    'src/agent/http-server.ts',
+    'src/agent/metrics.ts',
+    'src/agent/routes.ts',
+    'src/agent/run.ts',
+    'src/cli/commands/agent.ts',
+    'src/datapath/explain-packet.ts',
+    'src/datapath/service-writer.ts',
+    'src/model/frontends.ts',
+    'src/model/service-model.ts',
+    'src/model/validate.ts',
+    'src/sources/manifest/allocator.ts',
+    'src/sources/manifest/endpointslices.ts',
+    'src/sources/manifest/recovery.ts',
+    'src/sources/manifest/source.ts',
+    'src/sources/manifest/watcher.ts',
+  ],
+  rules: {
+    'max-lines': ['error', { max: 400 }],
+    'max-lines-per-function': ['error', { max: 60, skipBlankLines: true, skipComments: true }],
+  },
+};
 
 export default tseslint.config(
   { ignores: ['node_modules/', '.tools/', 'build/', 'bpf/', 'deploy/'] },
@@ -101,4 +121,5 @@ export default tseslint.config(
       ...(syntax ? { 'no-restricted-syntax': ['error', ...syntax] } : {}),
     },
   })),
+  sizeRules,
 );

@@ -1,0 +1,74 @@
+// The size rule of issue #13: no source file over 400 lines, no function over 60. ESLint enforces it
+// for src/ (eslint.config.js); these tests prove its rules still fire on a deliberate violation,
+// and hold the C datapath (which ESLint does not read) to the same file limit.
+import assert from 'node:assert/strict';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { test } from 'node:test';
+import { ESLint } from 'eslint';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const MAX_FILE_LINES = 400;
+const MAX_FUNCTION_LINES = 60;
+
+const eslint = new ESLint({
+  cwd: root,
+  overrideConfigFile: path.join(root, 'eslint.config.js'),
+  overrideConfig: {
+    languageOptions: { parserOptions: { projectService: false } },
+    rules: { '@typescript-eslint/no-floating-promises': 'off' },
+  },
+});
+
+async function sizeErrors(file: string, code: string): Promise<string[]> {
+  const [result] = await eslint.lintText(code, { filePath: path.join(root, file) });
+  assert.ok(result, `no lint result for ${file}`);
+  return result.messages
+    .filter((m) => m.ruleId === 'max-lines' || m.ruleId === 'max-lines-per-function')
+    .map((m) => m.ruleId ?? '');
+}
+
+function functionOf(lines: number): string {
+  // The signature, `let`, `return` and closing brace are four of the lines.
+  const body = Array.from({ length: lines - 4 }, (_, i) => `  total += ${i};`);
+  return ['export function probe(): number {', '  let total = 0;', ...body, '  return total;', '}', ''].join('\n');
+}
+
+function constantsOf(lines: number): string {
+  return Array.from({ length: lines }, (_, i) => `export const c${i} = ${i};`).join('\n') + '\n';
+}
+
+test('a src/ function over 60 lines fails lint; one of 60 does not', async () => {
+  assert.deepEqual(await sizeErrors('src/lab/size-probe.ts', functionOf(MAX_FUNCTION_LINES + 1)), ['max-lines-per-function']);
+  assert.deepEqual(await sizeErrors('src/lab/size-probe.ts', functionOf(MAX_FUNCTION_LINES)), []);
+});
+
+test('a src/ file over 400 lines fails lint; one of 400 does not', async () => {
+  assert.deepEqual(await sizeErrors('src/observe/size-probe.ts', constantsOf(MAX_FILE_LINES + 1)), ['max-lines']);
+  assert.deepEqual(await sizeErrors('src/observe/size-probe.ts', constantsOf(MAX_FILE_LINES)), []);
+});
+
+test('a declarative table may opt out of the function limit where it stands, saying why', async () => {
+  const table = `// eslint-disable-next-line max-lines-per-function -- declarative table of probes\n${functionOf(MAX_FUNCTION_LINES + 20)}`;
+  assert.deepEqual(await sizeErrors('src/cli/size-probe.ts', table), []);
+});
+
+async function cSources(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true, recursive: true });
+  return entries
+    .filter((e) => e.isFile() && /\.[ch]$/.test(e.name))
+    .map((e) => path.join(e.parentPath, e.name))
+    .sort();
+}
+
+test('no bpf/ C source or header is over 400 lines', async () => {
+  const files = await cSources(path.join(root, 'bpf'));
+  assert.ok(files.length > 0, 'no C files found under bpf/');
+  const over: string[] = [];
+  for (const file of files) {
+    const text = await readFile(file, 'utf8');
+    const lines = text.endsWith('\n') ? text.split('\n').length - 1 : text.split('\n').length;
+    if (lines > MAX_FILE_LINES) over.push(`${path.relative(root, file)}: ${lines} lines`);
+  }
+  assert.deepEqual(over, [], `over ${MAX_FILE_LINES} lines`);
+});
