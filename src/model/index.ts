@@ -13,7 +13,8 @@ export { computeServiceFrontends, isProgrammable, serviceName, DEFAULT_AFFINITY_
 export type { NodeContext, ServiceFrontends } from './frontends.ts';
 export { categorizeEndpoints, compareEndpoints, endpointsForPort, sliceBelongsTo } from './endpoints.ts';
 export type { EndpointInfo, CategorizedEndpoints, TrafficPolicies } from './endpoints.ts';
-export { ServiceModel, nodeContextFrom } from './service-model.ts';
+export { ServiceModel } from './service-model.ts';
+export { nodeContextFrom } from './node-context.ts';
 export type { ModelChange, ModelSync, ServiceModelOptions, SourceKind } from './service-model.ts';
 export type { Change, ChangeKind, ChangeObjects, KeyedChange } from './change.ts';
 export { validateService, validateEndpointSlice, validateNode, describeService } from './validate.ts';
