@@ -251,6 +251,25 @@ static __always_inline int np_icmp_quoted_flow(const struct np_pkt *p, const str
 	return 0;
 }
 
+/* The end both families share once the quote is rewritten: the ICMP checksum covers the quote, so
+ * it moves by the difference between the old and the new quote; then the quote and the outer
+ * addresses are written back. q and old are quotes of len bytes (a multiple of 4) that start with
+ * the 8-byte ICMP header. */
+static __always_inline int np_icmp_commit(ctx_t *ctx, struct np_pkt *p, void *q, const void *old, __u32 len,
+					  const struct np_icmp_xlate *x)
+{
+	__u8 *icmp = q;
+	__u16 c;
+
+	__builtin_memcpy(&c, &icmp[2], 2);
+	c = csum_fold((__u64)(__u16)~c + (__u32)bpf_csum_diff((__be32 *)old, len, (__be32 *)q, len, 0));
+	__builtin_memcpy(&icmp[2], &c, 2);
+	if (ctx_store(ctx, p->l4off, q, len) || np_set_addr(ctx, p, 0, &x->osrc) || np_set_addr(ctx, p, 1, &x->odst))
+		return np_drop(ctx, p, NP_STAT_DROP_ERROR, FERRY_REASON_MALFORMED, 0);
+	np_count(NP_STAT_ICMP_XLATE);
+	return np_forward(ctx, p, 1);
+}
+
 /* The part of an ICMPv4 error that translation rewrites. */
 struct np_icmp4_quote {
 	__u8 icmp[8];
@@ -270,7 +289,6 @@ static __always_inline int np_icmp4_xlate(ctx_t *ctx, struct np_pkt *p, __u64 no
 	struct np_icmp4_quote q, old;
 	struct np_tuple k;
 	struct np_icmp_xlate x;
-	__u16 c;
 
 	if (ctx_load(ctx, p->l4off, &q, sizeof(q)) || q.ip.ihl != 5 ||
 	    (q.ip.protocol != IPPROTO_TCP && q.ip.protocol != IPPROTO_UDP))
@@ -291,14 +309,7 @@ static __always_inline int np_icmp4_xlate(ctx_t *ctx, struct np_pkt *p, __u64 no
 	q.dport = x.qdport;
 	q.ip.check = 0;
 	q.ip.check = csum_fold(csum_partial(&q.ip, sizeof(q.ip), 0));
-	__builtin_memcpy(&c, &q.icmp[2], 2);
-	c = csum_fold((__u64)(__u16)~c + (__u32)bpf_csum_diff((__be32 *)&old, sizeof(old), (__be32 *)&q, sizeof(q), 0));
-	__builtin_memcpy(&q.icmp[2], &c, 2);
-	if (ctx_store(ctx, p->l4off, &q, sizeof(q)) || np_set_addr(ctx, p, 0, &x.osrc) ||
-	    np_set_addr(ctx, p, 1, &x.odst))
-		return np_drop(ctx, p, NP_STAT_DROP_ERROR, FERRY_REASON_MALFORMED, 0);
-	np_count(NP_STAT_ICMP_XLATE);
-	return np_forward(ctx, p, 1);
+	return np_icmp_commit(ctx, p, &q, &old, sizeof(q), &x);
 }
 
 /* The part of an ICMPv6 error that translation rewrites. */
@@ -316,7 +327,6 @@ static __always_inline int np_icmp6_xlate(ctx_t *ctx, struct np_pkt *p, __u64 no
 	struct np_icmp6_quote q, old;
 	struct np_tuple k;
 	struct np_icmp_xlate x;
-	__u16 c;
 
 	if (ctx_load(ctx, p->l4off, &q, sizeof(q)) ||
 	    (q.ip.nexthdr != IPPROTO_TCP && q.ip.nexthdr != IPPROTO_UDP))
@@ -335,12 +345,5 @@ static __always_inline int np_icmp6_xlate(ctx_t *ctx, struct np_pkt *p, __u64 no
 	__builtin_memcpy(&q.ip.daddr, x.qdst.b, 16);
 	q.sport = x.qsport;
 	q.dport = x.qdport;
-	__builtin_memcpy(&c, &q.icmp[2], 2);
-	c = csum_fold((__u64)(__u16)~c + (__u32)bpf_csum_diff((__be32 *)&old, sizeof(old), (__be32 *)&q, sizeof(q), 0));
-	__builtin_memcpy(&q.icmp[2], &c, 2);
-	if (ctx_store(ctx, p->l4off, &q, sizeof(q)) || np_set_addr(ctx, p, 0, &x.osrc) ||
-	    np_set_addr(ctx, p, 1, &x.odst))
-		return np_drop(ctx, p, NP_STAT_DROP_ERROR, FERRY_REASON_MALFORMED, 0);
-	np_count(NP_STAT_ICMP_XLATE);
-	return np_forward(ctx, p, 1);
+	return np_icmp_commit(ctx, p, &q, &old, sizeof(q), &x);
 }

@@ -45,9 +45,8 @@ static __always_inline void np_event(const ctx_t *ctx, __u8 origin, enum ferry_v
 	ferry_ev_submit(ev);
 }
 
-/* An event about a packet as it arrived (no translation). */
-static __always_inline void np_event_pkt(const ctx_t *ctx, const struct np_pkt *p, enum ferry_verdict verdict,
-					 enum ferry_reason reason, __u32 service_id)
+/* A new flow as the packet tells it, before any backend is picked: client → frontend. */
+static __always_inline struct np_flow np_pkt_flow(const struct np_pkt *p)
 {
 	struct np_flow f = {
 		.client = &p->t.src,
@@ -56,9 +55,18 @@ static __always_inline void np_event_pkt(const ctx_t *ctx, const struct np_pkt *
 		.fport = p->t.dport,
 		.proto = p->t.proto,
 		.ct_state = FERRY_CT_NEW,
-		.service_id = service_id,
 	};
 
+	return f;
+}
+
+/* An event about a packet as it arrived (no translation). */
+static __always_inline void np_event_pkt(const ctx_t *ctx, const struct np_pkt *p, enum ferry_verdict verdict,
+					 enum ferry_reason reason, __u32 service_id)
+{
+	struct np_flow f = np_pkt_flow(p);
+
+	f.service_id = service_id;
 	np_event(ctx, p->origin, verdict, reason, &f);
 }
 

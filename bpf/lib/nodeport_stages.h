@@ -234,14 +234,7 @@ static __always_inline int np_stage_service(ctx_t *ctx, struct np_pkt *p, __u64 
 	struct np_ct_entry e;
 	struct np_nat_entry n;
 	struct np_tuple reply;
-	struct np_flow f = {
-		.client = &p->t.src,
-		.frontend = &p->t.dst,
-		.cport = p->t.sport,
-		.fport = p->t.dport,
-		.proto = p->t.proto,
-		.ct_state = FERRY_CT_NEW,
-	};
+	struct np_flow f = np_pkt_flow(p);
 	int snat, dsr;
 
 	if (np_decide(p, np_is_node_addr(p), 1, &d))
