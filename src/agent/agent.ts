@@ -3,16 +3,23 @@
 // maps hold and reconciles the difference without flushing; only then is the agent ready.
 import type { Logger } from '../common/log.ts';
 import type { InvalidObjectError } from '../common/errors.ts';
-import type { Frontend, FrontendDiff } from '../model/frontend.ts';
+import type { Frontend, FrontendDiff, FrontendTable } from '../model/frontend.ts';
 import { ServiceModel, type ModelChange, type ServiceModelOptions } from '../model/service-model.ts';
 import { SyncRunner, type SyncOutcome, type SyncRunnerOptions } from './sync-runner.ts';
 
-/** What the agent needs of a datapath; ServiceWriter provides it. */
+/**
+ * What the agent needs of a datapath: ServiceWriter provides it for the load-balancing maps, the
+ * Datapath facade (datapath.ts) for those and the north-south edge. `table` is the whole desired
+ * state, for the parts that are written from it rather than from the diff. A throw fails the sync
+ * and makes the next one full.
+ */
 export interface DatapathWriter {
   readBack(): unknown;
-  reconcile(desired: Iterable<Frontend>): DatapathResult;
-  apply(diff: FrontendDiff): DatapathResult;
+  reconcile(desired: Iterable<Frontend>, table: FrontendTable): DatapathResult | Promise<DatapathResult>;
+  apply(diff: FrontendDiff, table: FrontendTable): DatapathResult | Promise<DatapathResult>;
 }
+
+export type SyncListener = (record: SyncRecord) => void;
 
 export interface DatapathResult {
   readonly upserted: number;
@@ -65,7 +72,7 @@ export class Agent {
   readonly #writer: DatapathWriter;
   readonly #log: Logger;
   readonly #runner: SyncRunner;
-  readonly #onSync: ((record: SyncRecord) => void) | undefined;
+  readonly #listeners: SyncListener[] = [];
   #ready = false;
   #adopted = false;
   #syncs = 0;
@@ -83,7 +90,7 @@ export class Agent {
     this.#model = new ServiceModel(options);
     this.#writer = options.writer;
     this.#log = options.log;
-    this.#onSync = options.onSync;
+    if (options.onSync) this.#listeners.push(options.onSync);
     this.#runner = new SyncRunner(() => this.#sync(), { ...DEFAULT_RUNNER, ...options.runner }, (o) => this.#outcome(o));
   }
 
@@ -111,6 +118,16 @@ export class Agent {
     const outcome = await this.#runner.runNow();
     if (!outcome.ok) this.#log.error({ err: outcome.error }, 'first sync failed; retrying');
     return outcome;
+  }
+
+  /** Also told every sync's record, after those before it (metrics, then the status file). */
+  addSyncListener(listener: SyncListener): void {
+    this.#listeners.push(listener);
+  }
+
+  /** Runs a sync now and resolves with its outcome: a part that joined the datapath is written. */
+  resync(): Promise<SyncOutcome> {
+    return this.#runner.runNow();
   }
 
   get ready(): boolean {
@@ -166,7 +183,16 @@ export class Agent {
     }
     const computed = this.#model.sync();
     this.#warnings = computed.warnings;
-    const result = computed.full ? this.#writer.reconcile(this.#model.table().frontends.values()) : this.#writer.apply(computed.diff);
+    const table = this.#model.table();
+    let result: DatapathResult;
+    try {
+      result = await (computed.full ? this.#writer.reconcile(table.frontends.values(), table) : this.#writer.apply(computed.diff, table));
+    } catch (error) {
+      // The diff is spent and the maps may hold part of it: only a full sync brings them back in step.
+      this.#model.markFull();
+      this.#firstPendingAt ??= carriedSince;
+      throw error;
+    }
     const record: SyncRecord = {
       ok: result.failed.length === 0,
       full: computed.full,
@@ -212,7 +238,7 @@ export class Agent {
       this.#consecutiveFailures = 0;
     }
     this.#reportInvalid();
-    this.#onSync?.(record);
+    this.#emit(record);
     this.#log.debug({ sync: record }, 'sync');
   }
 
@@ -222,7 +248,7 @@ export class Agent {
     this.#consecutiveFailures = outcome.failures;
     this.#log.warn({ err: outcome.error, failures: outcome.failures }, 'sync failed; the next sync is full');
     if (!this.#lastSync || this.#lastSync.ok) {
-      this.#onSync?.({
+      this.#emit({
         ok: false,
         full: true,
         at: Date.now(),
@@ -235,6 +261,10 @@ export class Agent {
         error: outcome.error instanceof Error ? outcome.error.message : String(outcome.error),
       });
     }
+  }
+
+  #emit(record: SyncRecord): void {
+    for (const listener of this.#listeners) listener(record);
   }
 
   #reportInvalid(): void {

@@ -37,38 +37,43 @@ function listen(server: http.Server, host: string, port: number): Promise<string
   });
 }
 
+interface Routes {
+  readonly metrics: boolean;
+  readonly health: boolean;
+}
+
+function route(options: AgentHttpOptions, routes: Routes, req: http.IncomingMessage, res: http.ServerResponse): void {
+  const url = (req.url ?? '/').split('?')[0];
+  if (routes.metrics && url === '/metrics') {
+    options
+      .metrics()
+      .then((m) => {
+        res.writeHead(200, { 'content-type': m.contentType });
+        res.end(m.body);
+      })
+      .catch((err: unknown) => {
+        res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end(`metrics: ${(err as Error).message}\n`);
+      });
+    return;
+  }
+  if (routes.health && (url === '/healthz' || url === '/livez')) {
+    const h = options.health();
+    res.writeHead(h.healthy ? 200 : 503, { 'content-type': 'application/json', 'x-content-type-options': 'nosniff' });
+    res.end(JSON.stringify(h.body));
+    return;
+  }
+  res.writeHead(404, { 'content-type': 'text/plain' });
+  res.end('not found\n');
+}
+
 export async function startAgentHttp(options: AgentHttpOptions): Promise<AgentHttp> {
   const wantMetrics = options.metricsAddress !== '' && options.metricsAddress !== '0';
   const wantHealth = options.healthzAddress !== '' && options.healthzAddress !== '0';
   // Port 0 asks the kernel for a port each time: two such addresses are two servers.
   const shared =
     wantMetrics && wantHealth && options.metricsAddress === options.healthzAddress && !options.metricsAddress.endsWith(':0');
-  const handler =
-    (routes: { metrics: boolean; health: boolean }) =>
-    (req: http.IncomingMessage, res: http.ServerResponse): void => {
-      const url = (req.url ?? '/').split('?')[0];
-      if (routes.metrics && url === '/metrics') {
-        options
-          .metrics()
-          .then((m) => {
-            res.writeHead(200, { 'content-type': m.contentType });
-            res.end(m.body);
-          })
-          .catch((err: unknown) => {
-            res.writeHead(500, { 'content-type': 'text/plain' });
-            res.end(`metrics: ${(err as Error).message}\n`);
-          });
-        return;
-      }
-      if (routes.health && (url === '/healthz' || url === '/livez')) {
-        const h = options.health();
-        res.writeHead(h.healthy ? 200 : 503, { 'content-type': 'application/json', 'x-content-type-options': 'nosniff' });
-        res.end(JSON.stringify(h.body));
-        return;
-      }
-      res.writeHead(404, { 'content-type': 'text/plain' });
-      res.end('not found\n');
-    };
+  const handler = (routes: Routes): http.RequestListener => (req, res) => route(options, routes, req, res);
   const servers: http.Server[] = [];
   const out: { metrics?: string; healthz?: string } = {};
   try {

@@ -6,7 +6,7 @@ import { BpfMap } from '../datapath/bpf/index.ts';
 import { LB_MAP_NAMES, SocketLbDatapath, SOCK_PROGRAMS } from '../datapath/socket-lb.ts';
 import { ServiceWriter } from '../datapath/service-writer.ts';
 import { SVC_F_DROP, SVC_F_REJECT } from '../datapath/lb-codec.ts';
-import { STATUS_FILE } from '../agent/run.ts';
+import { statusFilePath } from '../common/status-file.ts';
 import { readStatusFile, type StatusFile } from './agent-health.ts';
 import { pinnedCounters } from '../datapath/events/control.ts';
 import type { EventCounters } from '../datapath/events/codec.ts';
@@ -78,7 +78,7 @@ export function collectStatus(pinDir: string, runDir: string): StatusReport {
         map.close();
       }
     });
-  const statusFile = path.join(runDir, STATUS_FILE);
+  const statusFile = statusFilePath(runDir);
   const raw = readStatusFile(statusFile);
   const agent: StatusReport['agent'] = raw ? { ...raw.agent, pid: raw.pid, ...(raw.updatedAt !== undefined ? { updatedAt: raw.updatedAt } : {}), ...(raw.apiSocket !== undefined ? { apiSocket: raw.apiSocket } : {}) } : undefined;
   const sourceIssues = raw?.sourceStatus?.issues ?? [];

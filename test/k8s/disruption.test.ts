@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { missingBinaries } from './control-plane.ts';
 import { eventually, startLabCluster, type LabCluster } from './lab-cluster.ts';
 import { target } from '../../src/lab/lab.ts';
-import { STATUS_FILE } from '../../src/agent/run.ts';
+import { STATUS_FILE } from '../../src/common/status-file.ts';
 
 const missing = missingBinaries();
 const skip = missing.length ? `k8s binaries not built (${missing.join(', ')}): run hack/k8s/build.sh` : false;
