@@ -113,7 +113,11 @@ function planNode(lab: string, i: number, dirs: { cgroup: string; pinDir: string
 export function planLab(input: PlanInput): LabState {
   checkPlanInput(input);
   const lab = input.name;
-  const dirs = { cgroup: `${input.cgroupMount}/${lab}`, pinDir: `${BPFFS}/${lab}`, runDir: `${STATE_DIR}/${lab}` };
+  const dirs = {
+    cgroup: `${input.cgroupMount}/${lab}`,
+    pinDir: `${BPFFS}/${lab}`,
+    runDir: `${STATE_DIR}/${lab}`,
+  };
   const fabric: LabFabric = { kind: 'fabric', ...host(lab, 'fab'), bridge: 'br0' };
   const client: LabClient = {
     kind: 'client',

@@ -31,7 +31,9 @@ async function sizeErrors(file: string, code: string): Promise<string[]> {
 function functionOf(lines: number): string {
   // The signature, `let`, `return` and closing brace are four of the lines.
   const body = Array.from({ length: lines - 4 }, (_, i) => `  total += ${i};`);
-  return ['export function probe(): number {', '  let total = 0;', ...body, '  return total;', '}', ''].join('\n');
+  return ['export function probe(): number {', '  let total = 0;', ...body, '  return total;', '}', ''].join(
+    '\n',
+  );
 }
 
 function constantsOf(lines: number): string {
@@ -39,12 +41,16 @@ function constantsOf(lines: number): string {
 }
 
 test('a src/ function over 60 lines fails lint; one of 60 does not', async () => {
-  assert.deepEqual(await sizeErrors('src/lab/size-probe.ts', functionOf(MAX_FUNCTION_LINES + 1)), ['max-lines-per-function']);
+  assert.deepEqual(await sizeErrors('src/lab/size-probe.ts', functionOf(MAX_FUNCTION_LINES + 1)), [
+    'max-lines-per-function',
+  ]);
   assert.deepEqual(await sizeErrors('src/lab/size-probe.ts', functionOf(MAX_FUNCTION_LINES)), []);
 });
 
 test('a src/ file over 400 lines fails lint; one of 400 does not', async () => {
-  assert.deepEqual(await sizeErrors('src/observe/size-probe.ts', constantsOf(MAX_FILE_LINES + 1)), ['max-lines']);
+  assert.deepEqual(await sizeErrors('src/observe/size-probe.ts', constantsOf(MAX_FILE_LINES + 1)), [
+    'max-lines',
+  ]);
   assert.deepEqual(await sizeErrors('src/observe/size-probe.ts', constantsOf(MAX_FILE_LINES)), []);
 });
 

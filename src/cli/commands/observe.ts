@@ -25,7 +25,13 @@ const FILTER_FLAGS: readonly (readonly [string, string])[] = [
 ];
 
 function runDirs(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), ...value.split(',').map((v) => v.trim()).filter(Boolean)];
+  return [
+    ...(previous ?? []),
+    ...value
+      .split(',')
+      .map((v) => v.trim())
+      .filter(Boolean),
+  ];
 }
 
 /** What `ferry observe` was asked, as commander parsed it (the filter flags are taken in argv order). */
@@ -49,12 +55,21 @@ export function register(program: Command): void {
     .option('-f, --follow', 'keep streaming new flows')
     .option('--last <n>', 'the last N matching flows (default 20; 0 with --follow = only new ones)')
     .option('--not', 'negate the next filter flag')
-    .addOption(new Option('-o, --output <format>', 'output format').choices(['compact', 'json', 'table']).default('compact'))
-    .option('--run-dir <dir>', "agent run directory (repeat or comma-separate to merge several agents' flows)", runDirs)
+    .addOption(
+      new Option('-o, --output <format>', 'output format')
+        .choices(['compact', 'json', 'table'])
+        .default('compact'),
+    )
+    .option(
+      '--run-dir <dir>',
+      "agent run directory (repeat or comma-separate to merge several agents' flows)",
+      runDirs,
+    )
     .option('--socket <path>', 'the API socket itself (overrides --run-dir)')
     .option('--lab <name>', "a lab's agents (all nodes, or those --node names); instead of --run-dir")
     .option('--status', "print each agent's event counters and buffer instead of flows");
-  for (const [name, help] of FILTER_FLAGS) cmd.option(`--${name} <value>`, `filter: ${help}; comma list = any of`);
+  for (const [name, help] of FILTER_FLAGS)
+    cmd.option(`--${name} <value>`, `filter: ${help}; comma list = any of`);
 
   // Filters are built in argv order (commander emits one event per flag as it parses), which is
   // what lets `--not` apply to exactly the flag after it.
@@ -81,20 +96,28 @@ async function observe(o: ObserveOptions, steps: readonly FilterStep[]): Promise
     throw e;
   });
   if (o.status) await printStatus(sockets);
-  else await printFlows(sockets, { ...(last !== undefined ? { last } : {}), follow: o.follow === true, filters }, o.output);
+  else
+    await printFlows(
+      sockets,
+      { ...(last !== undefined ? { last } : {}), follow: o.follow === true, filters },
+      o.output,
+    );
 }
 
 async function parseLast(text: string | undefined): Promise<number | undefined> {
   if (text === undefined) return undefined;
   const { InvalidArgumentError } = await import('../../common/errors.ts');
   const last = Number(text);
-  if (!Number.isInteger(last) || last < 0) throw new InvalidArgumentError(`--last: "${text}" is not a non-negative integer`);
+  if (!Number.isInteger(last) || last < 0)
+    throw new InvalidArgumentError(`--last: "${text}" is not a non-negative integer`);
   return last;
 }
 
 async function printStatus(sockets: readonly string[]): Promise<void> {
   const { request } = await import('../../observe/api.ts');
-  for (const s of sockets) for await (const m of request(s, { op: 'status' })) console.log(JSON.stringify('status' in m ? m.status : m));
+  for (const s of sockets)
+    for await (const m of request(s, { op: 'status' }))
+      console.log(JSON.stringify('status' in m ? m.status : m));
 }
 
 function reportLost(where: string, l: Record<string, number | undefined>): void {
@@ -145,7 +168,8 @@ async function requireAgents(sockets: readonly string[]): Promise<void> {
   for (const socket of sockets) {
     const state = await probeApiSocket(socket);
     if (state === 'answers') continue;
-    const why = state === 'absent' ? 'no such socket' : state === 'refused' ? 'connection refused' : 'no reply';
+    const why =
+      state === 'absent' ? 'no such socket' : state === 'refused' ? 'connection refused' : 'no reply';
     throw new CliError(
       `no agent answers on ${socket} (${why}): is the agent running with flow events on, and is this its --run-dir?`,
       EXIT.notRunning,
@@ -162,6 +186,9 @@ async function labRunDirs(name: string, filters: readonly FlowFilter[]): Promise
   if (!state) throw new InvalidArgumentError(`--lab: no lab named "${name}"`);
   const wanted = filters.filter((f) => f.field === 'node' && !f.negate).flatMap((f) => f.values);
   const nodes = state.nodes.filter((n) => wanted.length === 0 || wanted.includes(kubeNodeName(n)));
-  if (nodes.length === 0) throw new InvalidArgumentError(`--node: no such node in lab ${name} (nodes: ${state.nodes.map(kubeNodeName).join(', ')})`);
+  if (nodes.length === 0)
+    throw new InvalidArgumentError(
+      `--node: no such node in lab ${name} (nodes: ${state.nodes.map(kubeNodeName).join(', ')})`,
+    );
   return nodes.map(agentRunDir);
 }
