@@ -3,7 +3,14 @@
 // decides what each kind of traffic gets (forward, DROP for a Local policy with no local endpoint,
 // REJECT when the service has no endpoints at all).
 import { canonicalIp, cidrContains, formatCidr, ipFamily, parseCidr, parseIp, type Family } from '../common/ip.ts';
-import { categorizeEndpoints, compareEndpoints, endpointsForPort, sliceBelongsTo, type EndpointInfo } from './endpoints.ts';
+import {
+  categorizeEndpoints,
+  compareEndpoints,
+  endpointsForPort,
+  sliceBelongsTo,
+  type CategorizedEndpoints,
+  type EndpointInfo,
+} from './endpoints.ts';
 import {
   frontendKey,
   type Backend,
@@ -18,8 +25,11 @@ import {
   LABEL_HEADLESS,
   LABEL_SERVICE_PROXY_NAME,
   type EndpointSlice,
+  type NamespacedName,
   type Protocol,
   type Service,
+  type ServicePort,
+  type ServiceType,
 } from './k8s.ts';
 
 /** What the model needs to know about the node it computes for. */
@@ -85,27 +95,46 @@ function sortedBackends(eps: readonly EndpointInfo[], protocol: Protocol): Backe
   return [...eps].sort(compareEndpoints).map((ep) => toBackend(ep, protocol));
 }
 
+/** What a Service's spec decides for all of its ports (pkg/proxy/serviceport.go). */
+interface ServicePolicy {
+  readonly name: NamespacedName;
+  readonly type: ServiceType;
+  readonly internalLocal: boolean;
+  readonly externalLocal: boolean;
+  readonly externallyAccessible: boolean;
+  readonly affinity: number;
+  readonly algorithm: Frontend['algorithm'];
+  readonly ranges: readonly string[];
+}
+
+function policyOf(service: Service): ServicePolicy {
+  const spec = service.spec;
+  const type = spec.type ?? 'ClusterIP';
+  const externallyAccessible = type === 'NodePort' || type === 'LoadBalancer' || (spec.externalIPs?.length ?? 0) > 0;
+  return {
+    name: serviceName(service),
+    type,
+    internalLocal: spec.internalTrafficPolicy === 'Local',
+    externallyAccessible,
+    // eTP only has meaning for externally accessible services (pkg/proxy/serviceport.go ExternalPolicyLocal).
+    externalLocal: externallyAccessible && spec.externalTrafficPolicy === 'Local',
+    affinity:
+      spec.sessionAffinity === 'ClientIP'
+        ? (spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? DEFAULT_AFFINITY_TIMEOUT_SECONDS)
+        : 0,
+    algorithm: service.metadata.annotations?.[ANNOTATION_LB_ALGORITHM] === 'maglev' ? 'maglev' : 'random',
+    ranges: canonicalRanges(spec.loadBalancerSourceRanges ?? []),
+  };
+}
+
 export function computeServiceFrontends(
   service: Service,
   slices: readonly EndpointSlice[],
   node: NodeContext,
 ): ServiceFrontends {
   if (!isProgrammable(service)) return { frontends: [], healthCheck: undefined, warnings: [] };
-  const spec = service.spec;
-  const name = serviceName(service);
-  slices = slices.filter((s) => sliceBelongsTo(s, service.metadata.namespace ?? 'default', service.metadata.name));
-  const type = spec.type ?? 'ClusterIP';
-  const internalLocal = spec.internalTrafficPolicy === 'Local';
-  const externallyAccessible =
-    type === 'NodePort' || type === 'LoadBalancer' || (spec.externalIPs?.length ?? 0) > 0;
-  // eTP only has meaning for externally accessible services (pkg/proxy/serviceport.go ExternalPolicyLocal).
-  const externalLocal = externallyAccessible && spec.externalTrafficPolicy === 'Local';
-  const affinity =
-    spec.sessionAffinity === 'ClientIP'
-      ? (spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? DEFAULT_AFFINITY_TIMEOUT_SECONDS)
-      : 0;
-  const algorithm = service.metadata.annotations?.[ANNOTATION_LB_ALGORITHM] === 'maglev' ? 'maglev' : 'random';
-  const ranges = canonicalRanges(spec.loadBalancerSourceRanges ?? []);
+  const policy = policyOf(service);
+  const own = slices.filter((s) => sliceBelongsTo(s, service.metadata.namespace ?? 'default', service.metadata.name));
   const frontends: Frontend[] = [];
   const warnings: string[] = [];
   // pkg/proxy/endpointschangetracker.go LocalReadyEndpoints: distinct local ready IPs over all ports
@@ -113,70 +142,95 @@ export function computeServiceFrontends(
   // on a node left with only terminating endpoints.
   const localReadyIPs = new Set<string>();
   let primaryFamily: Family | undefined;
-
   for (const clusterIP of clusterIPs(service)) {
     const family = ipFamily(clusterIP);
     if (family === undefined) continue;
     primaryFamily ??= family;
-    for (const port of spec.ports ?? []) {
+    for (const port of service.spec.ports ?? []) {
       const protocol = port.protocol ?? 'TCP';
       if (protocol === 'SCTP') {
-        warnings.push(`${name}: port ${port.name ?? port.port}/SCTP is not programmed (Ferry's datapath serves TCP and UDP)`);
+        warnings.push(`${policy.name}: port ${port.name ?? port.port}/SCTP is not programmed (Ferry's datapath serves TCP and UDP)`);
         continue;
       }
-      const endpoints = endpointsForPort(slices, port, family, node.name);
-      const sets = categorizeEndpoints(endpoints, { internalLocal, externalLocal, externallyAccessible }, node.name, node.zone);
+      const endpoints = endpointsForPort(own, port, family, node.name);
+      const sets = categorizeEndpoints(endpoints, policy, node.name, node.zone);
       if (family === primaryFamily) {
         for (const ep of endpoints) if (ep.isLocal && ep.ready) localReadyIPs.add(ep.address);
       }
-      const internalSet = internalLocal ? sets.local : sets.cluster;
-      const externalSet = externalLocal ? sets.local : sets.cluster;
-      // Traffic from pods and the node to an external address of an eTP=Local service is
-      // short-circuited to the cluster set (proxier.go: "Short-circuit pod traffic to the cluster chain").
-      const externalFromInside = sets.usesCluster ? sets.cluster : sets.local;
-      const make = (kind: FrontendKind, address: string, frontPort: number, scope: Scope, set: readonly EndpointInfo[]): void => {
-        const action: FrontendAction = !sets.hasAny ? 'reject' : set.length === 0 ? 'drop' : 'forward';
-        frontends.push({
-          key: frontendKey(address, frontPort, protocol, scope),
-          service: name,
-          portName: port.name ?? '',
-          kind,
-          address,
-          port: frontPort,
-          protocol,
-          scope,
-          action,
-          backends: action === 'forward' ? sortedBackends(set, protocol) : [],
-          affinityTimeoutSeconds: affinity,
-          sourceRanges: kind === 'LoadBalancer' ? ranges.filter((r) => ipFamily(r.split('/')[0]!) === family) : [],
-          algorithm,
-        });
-      };
-      const external = (kind: FrontendKind, address: string, frontPort: number): void => {
-        make(kind, address, frontPort, 'external', externalSet);
-        make(kind, address, frontPort, 'internal', externalFromInside);
-      };
-      make('ClusterIP', canonicalIp(clusterIP)!, port.port, 'internal', internalSet);
-      if ((type === 'NodePort' || type === 'LoadBalancer') && port.nodePort) {
-        for (const address of nodePortAddresses(node, family)) external('NodePort', address, port.nodePort);
-      }
-      for (const ip of spec.externalIPs ?? []) {
-        if (ipFamily(ip) === family) external('ExternalIP', canonicalIp(ip)!, port.port);
-      }
-      if (type === 'LoadBalancer') {
-        for (const ingress of service.status?.loadBalancer?.ingress ?? []) {
-          // ipMode Proxy: the load balancer proxies to the nodes, so the VIP must not be captured here.
-          if (!ingress.ip || ingress.ipMode === 'Proxy' || ipFamily(ingress.ip) !== family) continue;
-          external('LoadBalancer', canonicalIp(ingress.ip)!, port.port);
-        }
-      }
+      const ctx: PortContext = { policy, port, protocol, family, sets, out: frontends };
+      addPortFrontends(ctx, service, canonicalIp(clusterIP)!, node);
     }
   }
+  const spec = service.spec;
   const healthCheck =
-    type === 'LoadBalancer' && externalLocal && spec.healthCheckNodePort
-      ? { service: name, nodePort: spec.healthCheckNodePort, localEndpoints: localReadyIPs.size }
+    policy.type === 'LoadBalancer' && policy.externalLocal && spec.healthCheckNodePort
+      ? { service: policy.name, nodePort: spec.healthCheckNodePort, localEndpoints: localReadyIPs.size }
       : undefined;
   return { frontends: dedupe(frontends, warnings), healthCheck, warnings };
+}
+
+/** One service port in one family, with its endpoint sets: what every address of it forwards to. */
+interface PortContext {
+  readonly policy: ServicePolicy;
+  readonly port: ServicePort;
+  readonly protocol: Protocol;
+  readonly family: Family;
+  readonly sets: CategorizedEndpoints;
+  readonly out: Frontend[];
+}
+
+/** The port's frontends at every address it is reachable on: ClusterIP, node ports, externalIPs, LB ingress. */
+function addPortFrontends(ctx: PortContext, service: Service, clusterIP: string, node: NodeContext): void {
+  const { policy, port, family } = ctx;
+  addFrontend(ctx, 'ClusterIP', clusterIP, port.port, 'internal', policy.internalLocal ? ctx.sets.local : ctx.sets.cluster);
+  if ((policy.type === 'NodePort' || policy.type === 'LoadBalancer') && port.nodePort) {
+    for (const address of nodePortAddresses(node, family)) addExternal(ctx, 'NodePort', address, port.nodePort);
+  }
+  for (const ip of service.spec.externalIPs ?? []) {
+    if (ipFamily(ip) === family) addExternal(ctx, 'ExternalIP', canonicalIp(ip)!, port.port);
+  }
+  if (policy.type !== 'LoadBalancer') return;
+  for (const ingress of service.status?.loadBalancer?.ingress ?? []) {
+    // ipMode Proxy: the load balancer proxies to the nodes, so the VIP must not be captured here.
+    if (!ingress.ip || ingress.ipMode === 'Proxy' || ipFamily(ingress.ip) !== family) continue;
+    addExternal(ctx, 'LoadBalancer', canonicalIp(ingress.ip)!, port.port);
+  }
+}
+
+/** An externally reachable address: the external scope, and the same address reached from inside. */
+function addExternal(ctx: PortContext, kind: FrontendKind, address: string, frontPort: number): void {
+  const { sets } = ctx;
+  addFrontend(ctx, kind, address, frontPort, 'external', ctx.policy.externalLocal ? sets.local : sets.cluster);
+  // Traffic from pods and the node to an external address of an eTP=Local service is
+  // short-circuited to the cluster set (proxier.go: "Short-circuit pod traffic to the cluster chain").
+  addFrontend(ctx, kind, address, frontPort, 'internal', sets.usesCluster ? sets.cluster : sets.local);
+}
+
+function addFrontend(
+  ctx: PortContext,
+  kind: FrontendKind,
+  address: string,
+  frontPort: number,
+  scope: Scope,
+  set: readonly EndpointInfo[],
+): void {
+  const { policy, protocol } = ctx;
+  const action: FrontendAction = !ctx.sets.hasAny ? 'reject' : set.length === 0 ? 'drop' : 'forward';
+  ctx.out.push({
+    key: frontendKey(address, frontPort, protocol, scope),
+    service: policy.name,
+    portName: ctx.port.name ?? '',
+    kind,
+    address,
+    port: frontPort,
+    protocol,
+    scope,
+    action,
+    backends: action === 'forward' ? sortedBackends(set, protocol) : [],
+    affinityTimeoutSeconds: policy.affinity,
+    sourceRanges: kind === 'LoadBalancer' ? policy.ranges.filter((r) => ipFamily(r.split('/')[0]!) === ctx.family) : [],
+    algorithm: policy.algorithm,
+  });
 }
 
 function canonicalRanges(ranges: readonly string[]): string[] {
