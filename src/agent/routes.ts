@@ -113,69 +113,54 @@ export async function syncNodeRoutes(
   options: SyncOptions,
 ): Promise<{ readonly routes: number; readonly removed: number }> {
   const want = desiredRoutes(nodes, mode, options.self);
-  const commands: string[][] = [];
+  const where = netnsPath === undefined ? {} : { netnsPath };
+  let commands: string[][];
   if (mode === 'vxlan') {
-    const me = nodes.find((n) => n.name === options.self)!;
-    const local = addressOf(me, 4) ?? addressOf(me, 6);
-    if (!local)
-      throw new InvalidArgumentError(`Node ${me.name}: status.addresses: no address for the VXLAN underlay`);
-    const existing = await ipJson<unknown[]>(['link', 'show', 'dev', VXLAN_DEVICE], netnsPath).catch(
-      () => [],
-    );
-    if (existing.length === 0) {
-      commands.push(
-        [
-          'link',
-          'add',
-          VXLAN_DEVICE,
-          'type',
-          'vxlan',
-          'id',
-          String(options.vxlanId ?? 1),
-          'local',
-          local,
-          'dstport',
-          String(options.vxlanPort ?? 4789),
-          'nolearning',
-        ],
-        ['link', 'set', VXLAN_DEVICE, 'address', vtepMac(me.name), 'up'],
-      );
-    }
-    for (const r of want) {
-      commands.push(
-        ['neigh', 'replace', r.via, 'lladdr', r.vtep!.mac, 'dev', VXLAN_DEVICE, 'nud', 'permanent'],
-        [
-          'route',
-          'replace',
-          r.dst,
-          'via',
-          r.via,
-          'dev',
-          VXLAN_DEVICE,
-          ...(r.family === 4 ? ['onlink'] : []),
-          'proto',
-          ROUTE_PROTOCOL,
-        ],
-      );
-    }
+    // The device first, then its forwarding entries, then the neighbours and routes through it.
+    await ipBatch(await vxlanDeviceCommands(netnsPath, nodes, options), where);
+    await writeFdb(netnsPath, want);
+    commands = want.flatMap(vxlanRouteCommands);
   } else {
-    for (const r of want) commands.push(['route', 'replace', r.dst, 'via', r.via, 'proto', ROUTE_PROTOCOL]);
-  }
-  if (mode === 'vxlan' && commands.length > 0) {
-    // Forwarding entries are `bridge fdb`, not an `ip` object; the device must exist first.
-    const link = commands.filter((c) => c[0] === 'link');
-    await ipBatch(link, netnsPath === undefined ? {} : { netnsPath });
-    commands.splice(0, link.length);
-    const fdb = want.map(
-      (r) => `fdb replace ${r.vtep!.mac} dev ${VXLAN_DEVICE} dst ${r.vtep!.underlay} self permanent`,
-    );
-    const enter = netnsPath === undefined ? [] : ['nsenter', `--net=${netnsPath}`, '--'];
-    const argv = [...enter, 'bridge', '-batch', '-'];
-    if (fdb.length > 0) await run(argv[0]!, argv.slice(1), { input: fdb.join('\n') + '\n' });
+    commands = want.map((r) => ['route', 'replace', r.dst, 'via', r.via, 'proto', ROUTE_PROTOCOL]);
   }
   const wanted = new Set(want.map((r) => r.dst));
   const stale = (await ourRoutes(netnsPath)).filter((dst) => !wanted.has(dst));
   for (const dst of stale) commands.push(['route', 'del', dst, 'proto', ROUTE_PROTOCOL]);
-  await ipBatch(commands, netnsPath === undefined ? {} : { netnsPath });
+  await ipBatch(commands, where);
   return { routes: want.length, removed: stale.length };
+}
+
+/** The VXLAN device, when it is not there yet: created with this node's underlay address and MAC. */
+async function vxlanDeviceCommands(
+  netnsPath: string | undefined,
+  nodes: readonly NodeRoutingInfo[],
+  options: SyncOptions,
+): Promise<string[][]> {
+  const me = nodes.find((n) => n.name === options.self)!;
+  const local = addressOf(me, 4) ?? addressOf(me, 6);
+  if (!local) throw new InvalidArgumentError(`Node ${me.name}: status.addresses: no address for the VXLAN underlay`);
+  const existing = await ipJson<unknown[]>(['link', 'show', 'dev', VXLAN_DEVICE], netnsPath).catch(() => []);
+  if (existing.length > 0) return [];
+  const vni = String(options.vxlanId ?? 1);
+  const port = String(options.vxlanPort ?? 4789);
+  return [
+    ['link', 'add', VXLAN_DEVICE, 'type', 'vxlan', 'id', vni, 'local', local, 'dstport', port, 'nolearning'],
+    ['link', 'set', VXLAN_DEVICE, 'address', vtepMac(me.name), 'up'],
+  ];
+}
+
+function vxlanRouteCommands(r: Desired): string[][] {
+  return [
+    ['neigh', 'replace', r.via, 'lladdr', r.vtep!.mac, 'dev', VXLAN_DEVICE, 'nud', 'permanent'],
+    ['route', 'replace', r.dst, 'via', r.via, 'dev', VXLAN_DEVICE, ...(r.family === 4 ? ['onlink'] : []), 'proto', ROUTE_PROTOCOL],
+  ];
+}
+
+/** Forwarding entries are `bridge fdb`, not an `ip` object; the device must exist first. */
+async function writeFdb(netnsPath: string | undefined, want: readonly Desired[]): Promise<void> {
+  if (want.length === 0) return;
+  const fdb = want.map((r) => `fdb replace ${r.vtep!.mac} dev ${VXLAN_DEVICE} dst ${r.vtep!.underlay} self permanent`);
+  const enter = netnsPath === undefined ? [] : ['nsenter', `--net=${netnsPath}`, '--'];
+  const argv = [...enter, 'bridge', '-batch', '-'];
+  await run(argv[0]!, argv.slice(1), { input: fdb.join('\n') + '\n' });
 }
