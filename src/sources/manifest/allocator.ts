@@ -5,21 +5,13 @@
 // already hold allocations keep them, newcomers are served in key order, and a refused update
 // leaves the Service's last accepted version in force, as a rejected `kubectl apply` would.
 import { isDeepStrictEqual } from 'node:util';
-import { FerryError } from '../../common/errors.ts';
 import { canonicalIp, ipFamily, type Family } from '../../common/ip.ts';
-import type { IPFamily, Service, ServicePort, ServiceSpec } from '../../model/k8s.ts';
+import type { Service, ServicePort, ServiceSpec } from '../../model/k8s.ts';
+import { AllocationError } from './allocation-error.ts';
+import { FAMILY_NAME, settleFamilies } from './families.ts';
 import { nodePortBandOffset, type PortRange, type ServiceIpRange } from './ranges.ts';
 
-/** A Service the allocator refused; names the Service, the field and, for a collision, the holder. */
-export class AllocationError extends FerryError {
-  readonly object: string;
-  readonly field: string;
-  constructor(object: string, field: string, problem: string) {
-    super('FERRY_E_ALLOCATION', `${object}: ${field}: ${problem}`);
-    this.object = object;
-    this.field = field;
-  }
-}
+export { AllocationError } from './allocation-error.ts';
 
 /** What one Service holds; `nodePorts` is keyed `port/protocol` so it survives port reordering. */
 export interface Holding {
@@ -37,8 +29,6 @@ export interface ReconcileResult {
   /** Refused Services (a previously accepted version may still be in `services`). */
   readonly errors: ReadonlyMap<string, AllocationError>;
 }
-
-const FAMILY_NAME: Readonly<Record<Family, IPFamily>> = { 4: 'IPv4', 6: 'IPv6' };
 
 function portKey(p: ServicePort): string {
   return `${p.port}/${p.protocol ?? 'TCP'}`;
@@ -59,6 +49,16 @@ function requestsFixedValues(spec: ServiceSpec): boolean {
   if (ips.some((ip) => ip !== '' && ip !== 'None')) return true;
   if ((spec.ports ?? []).some((p) => p.nodePort !== undefined && p.nodePort !== 0)) return true;
   return spec.healthCheckNodePort !== undefined && spec.healthCheckNodePort !== 0;
+}
+
+/** One Service's allocation in progress: what it held, and what this attempt has taken so far. */
+interface Attempt {
+  readonly key: string;
+  readonly object: string;
+  readonly spec: ServiceSpec;
+  readonly held: Holding | undefined;
+  readonly takenIps: Set<string>;
+  readonly takenPorts: Set<number>;
 }
 
 export class ServiceAllocator {
@@ -174,161 +174,23 @@ export class ServiceAllocator {
       if (p !== undefined && this.#portOwner.get(p) === key) this.#portOwner.delete(p);
   }
 
-  /** Families and policy as upstream's `initIPFamilyFields` settles them. */
-  #families(
-    object: string,
-    spec: ServiceSpec,
-    requested: readonly string[],
-  ): { families: Family[]; policy: NonNullable<ServiceSpec['ipFamilyPolicy']> } {
-    const given = spec.ipFamilies ?? [];
-    const policy =
-      spec.ipFamilyPolicy ??
-      (given.length === 2 || requested.length === 2 ? 'RequireDualStack' : 'SingleStack');
-    const families: Family[] = [];
-    const max = Math.max(given.length, requested.length);
-    for (let i = 0; i < max; i++) {
-      const fromIp = requested[i] !== undefined ? ipFamily(requested[i]!) : undefined;
-      const named = given[i];
-      const fromName: Family | undefined = named === 'IPv4' ? 4 : named === 'IPv6' ? 6 : undefined;
-      if (named !== undefined && fromName === undefined)
-        throw new AllocationError(object, `spec.ipFamilies[${i}]`, `unknown family ${JSON.stringify(named)}`);
-      if (fromIp !== undefined && fromName !== undefined && fromIp !== fromName)
-        throw new AllocationError(
-          object,
-          `spec.clusterIPs[${i}]`,
-          `${requested[i]} is not of family ${named}`,
-        );
-      families.push((fromName ?? fromIp)!);
-    }
-    if (families.length === 2 && families[0] === families[1])
-      throw new AllocationError(object, 'spec.ipFamilies', 'the two families must differ');
-    if (families.length === 2 && policy === 'SingleStack')
-      throw new AllocationError(object, 'spec.ipFamilyPolicy', 'SingleStack allows one family');
-    families.forEach((f, i) => {
-      if (!this.#ranges.has(f))
-        throw new AllocationError(
-          object,
-          `spec.ipFamilies[${i}]`,
-          `${FAMILY_NAME[f]} is not configured on this cluster`,
-        );
-    });
-    if (families.length === 0) families.push(this.#primary);
-    if (policy !== 'SingleStack' && families.length === 1) {
-      const other: Family = families[0] === 4 ? 6 : 4;
-      if (this.#ranges.has(other)) families.push(other);
-      else if (policy === 'RequireDualStack')
-        throw new AllocationError(
-          object,
-          'spec.ipFamilyPolicy',
-          'RequireDualStack on a single-stack cluster',
-        );
-    }
-    return { families, policy };
-  }
-
   #allocate(key: string, input: Service): Service {
-    const object = `Service ${key}`;
     const spec = input.spec;
     if ((spec.type ?? 'ClusterIP') === 'ExternalName') {
       this.#release(key);
       return input;
     }
-    const held = this.#holdings.get(key);
-    const takenIps = new Set<string>();
-    const takenPorts = new Set<number>();
-    const ipFree = (ip: string): boolean =>
-      !takenIps.has(ip) && !this.#reserved.has(ip) && (this.#ipOwner.get(ip) ?? key) === key;
-    const portFree = (p: number): boolean =>
-      !takenPorts.has(p) && !this.#reserved.has(p) && (this.#portOwner.get(p) ?? key) === key;
-    const heldPort = (p: number | undefined): number | undefined =>
-      p !== undefined && !takenPorts.has(p) ? p : undefined;
-
-    // ClusterIPs
-    const headless = spec.clusterIP === 'None' || spec.clusterIPs?.[0] === 'None';
-    const requested = headless
-      ? []
-      : spec.clusterIPs && spec.clusterIPs.length > 0
-        ? spec.clusterIPs
-        : spec.clusterIP
-          ? [spec.clusterIP]
-          : [];
-    if (!headless && spec.clusterIP && spec.clusterIPs?.length && spec.clusterIPs[0] !== spec.clusterIP)
-      throw new AllocationError(object, 'spec.clusterIPs[0]', `must equal spec.clusterIP ${spec.clusterIP}`);
-    const canonical = requested.map((ip, i) => {
-      const c = canonicalIp(ip);
-      if (!c)
-        throw new AllocationError(
-          object,
-          `spec.clusterIPs[${i}]`,
-          `${JSON.stringify(ip)} is not an IP address`,
-        );
-      return c;
-    });
-    const { families, policy } = this.#families(object, spec, canonical);
-    const clusterIPs: string[] = [];
-    if (!headless) {
-      families.forEach((family, i) => {
-        const range = this.#ranges.get(family)!;
-        const field = `spec.clusterIPs[${i}]`;
-        const want = canonical[i];
-        if (want !== undefined) {
-          const index = range.indexOf(want);
-          if (index === undefined)
-            throw new AllocationError(object, field, `${want} is not in the service range ${range.text}`);
-          if (index === range.reservedIndex)
-            throw new AllocationError(object, field, `${want} is reserved for Service default/kubernetes`);
-          const owner = this.#ipOwner.get(want);
-          if (owner !== undefined && owner !== key)
-            throw new AllocationError(object, field, `${want} is already allocated to Service ${owner}`);
-          clusterIPs.push(want);
-        } else {
-          const keep = held?.clusterIPs.find((ip) => ipFamily(ip) === family);
-          const ip = keep ?? this.#nextIp(range, ipFree);
-          if (ip === undefined)
-            throw new AllocationError(object, field, `service range ${range.text} is exhausted`);
-          clusterIPs.push(ip);
-        }
-        takenIps.add(clusterIPs[i]!);
-      });
-    }
-
-    // NodePorts: ports that share a port number share a NodePort (TCP and UDP 53 → one NodePort).
-    const wantNodePorts = needsNodePorts(spec);
-    const nodePorts: Record<string, number> = {};
-    const byPortNumber = new Map<number, number>();
-    const ports = (spec.ports ?? []).map((p, i) => {
-      const field = `spec.ports[${i}].nodePort`;
-      if (p.nodePort !== undefined && p.nodePort !== 0) {
-        this.#checkRequestedPort(object, field, p.nodePort, key);
-        nodePorts[portKey(p)] = p.nodePort;
-        byPortNumber.set(p.port, p.nodePort);
-        takenPorts.add(p.nodePort);
-        return p;
-      }
-      if (!wantNodePorts) return p;
-      const nodePort =
-        byPortNumber.get(p.port) ??
-        heldPort(held?.nodePorts[portKey(p)]) ??
-        this.#nextPort((n) => portFree(n) && this.#portOwner.get(n) !== key);
-      if (nodePort === undefined) throw new AllocationError(object, field, `node port range is exhausted`);
-      nodePorts[portKey(p)] = nodePort;
-      byPortNumber.set(p.port, nodePort);
-      takenPorts.add(nodePort);
-      return { ...p, nodePort };
-    });
-
-    let healthCheckNodePort: number | undefined;
-    if (spec.healthCheckNodePort !== undefined && spec.healthCheckNodePort !== 0) {
-      this.#checkRequestedPort(object, 'spec.healthCheckNodePort', spec.healthCheckNodePort, key);
-      healthCheckNodePort = spec.healthCheckNodePort;
-    } else if (needsHealthCheckPort(spec)) {
-      healthCheckNodePort =
-        heldPort(held?.healthCheckNodePort) ??
-        this.#nextPort((n) => portFree(n) && this.#portOwner.get(n) !== key);
-      if (healthCheckNodePort === undefined)
-        throw new AllocationError(object, 'spec.healthCheckNodePort', 'node port range is exhausted');
-    }
-
+    const attempt: Attempt = {
+      key,
+      object: `Service ${key}`,
+      spec,
+      held: this.#holdings.get(key),
+      takenIps: new Set(),
+      takenPorts: new Set(),
+    };
+    const { headless, families, policy, clusterIPs } = this.#allocateClusterIPs(attempt);
+    const { ports, nodePorts } = this.#allocateNodePorts(attempt);
+    const healthCheckNodePort = this.#allocateHealthCheckPort(attempt);
     this.#setHolding(key, {
       clusterIPs,
       nodePorts,
@@ -344,6 +206,122 @@ export class ServiceAllocator {
       ...(healthCheckNodePort !== undefined ? { healthCheckNodePort } : {}),
     };
     return { ...input, spec: out };
+  }
+
+  /** The requested addresses, canonical; throws for one that is not an address. */
+  #requestedIPs(a: Attempt, headless: boolean): string[] {
+    const { spec, object } = a;
+    const requested = headless
+      ? []
+      : spec.clusterIPs && spec.clusterIPs.length > 0
+        ? spec.clusterIPs
+        : spec.clusterIP
+          ? [spec.clusterIP]
+          : [];
+    if (!headless && spec.clusterIP && spec.clusterIPs?.length && spec.clusterIPs[0] !== spec.clusterIP)
+      throw new AllocationError(object, 'spec.clusterIPs[0]', `must equal spec.clusterIP ${spec.clusterIP}`);
+    return requested.map((ip, i) => {
+      const c = canonicalIp(ip);
+      if (!c)
+        throw new AllocationError(
+          object,
+          `spec.clusterIPs[${i}]`,
+          `${JSON.stringify(ip)} is not an IP address`,
+        );
+      return c;
+    });
+  }
+
+  /** One address per family: the requested one if free, else the held one, else the next free. */
+  #allocateClusterIPs(a: Attempt): {
+    headless: boolean;
+    families: Family[];
+    policy: NonNullable<ServiceSpec['ipFamilyPolicy']>;
+    clusterIPs: string[];
+  } {
+    const { spec, object, key } = a;
+    const headless = spec.clusterIP === 'None' || spec.clusterIPs?.[0] === 'None';
+    const canonical = this.#requestedIPs(a, headless);
+    const { families, policy } = settleFamilies(object, spec, canonical, this.#ranges, this.#primary);
+    const clusterIPs: string[] = [];
+    if (headless) return { headless, families, policy, clusterIPs };
+    const ipFree = (ip: string): boolean =>
+      !a.takenIps.has(ip) && !this.#reserved.has(ip) && (this.#ipOwner.get(ip) ?? key) === key;
+    families.forEach((family, i) => {
+      const range = this.#ranges.get(family)!;
+      const field = `spec.clusterIPs[${i}]`;
+      const want = canonical[i];
+      if (want !== undefined) {
+        const index = range.indexOf(want);
+        if (index === undefined)
+          throw new AllocationError(object, field, `${want} is not in the service range ${range.text}`);
+        if (index === range.reservedIndex)
+          throw new AllocationError(object, field, `${want} is reserved for Service default/kubernetes`);
+        const owner = this.#ipOwner.get(want);
+        if (owner !== undefined && owner !== key)
+          throw new AllocationError(object, field, `${want} is already allocated to Service ${owner}`);
+        clusterIPs.push(want);
+      } else {
+        const keep = a.held?.clusterIPs.find((ip) => ipFamily(ip) === family);
+        const ip = keep ?? this.#nextIp(range, ipFree);
+        if (ip === undefined)
+          throw new AllocationError(object, field, `service range ${range.text} is exhausted`);
+        clusterIPs.push(ip);
+      }
+      a.takenIps.add(clusterIPs[i]!);
+    });
+    return { headless, families, policy, clusterIPs };
+  }
+
+  /** A free node port for a dynamic pick: not taken in this attempt, reserved, or held by anyone. */
+  #nextFreePort(a: Attempt): number | undefined {
+    return this.#nextPort(
+      (n) => !a.takenPorts.has(n) && !this.#reserved.has(n) && this.#portOwner.get(n) === undefined,
+    );
+  }
+
+  /** A port this Service held, unless this attempt already used it. */
+  #heldPort(a: Attempt, p: number | undefined): number | undefined {
+    return p !== undefined && !a.takenPorts.has(p) ? p : undefined;
+  }
+
+  // Ports that share a port number share a NodePort (TCP and UDP 53 → one NodePort).
+  #allocateNodePorts(a: Attempt): { ports: ServicePort[]; nodePorts: Record<string, number> } {
+    const wantNodePorts = needsNodePorts(a.spec);
+    const nodePorts: Record<string, number> = {};
+    const byPortNumber = new Map<number, number>();
+    const ports = (a.spec.ports ?? []).map((p, i) => {
+      const field = `spec.ports[${i}].nodePort`;
+      if (p.nodePort !== undefined && p.nodePort !== 0) {
+        this.#checkRequestedPort(a.object, field, p.nodePort, a.key);
+        nodePorts[portKey(p)] = p.nodePort;
+        byPortNumber.set(p.port, p.nodePort);
+        a.takenPorts.add(p.nodePort);
+        return p;
+      }
+      if (!wantNodePorts) return p;
+      const nodePort =
+        byPortNumber.get(p.port) ?? this.#heldPort(a, a.held?.nodePorts[portKey(p)]) ?? this.#nextFreePort(a);
+      if (nodePort === undefined) throw new AllocationError(a.object, field, `node port range is exhausted`);
+      nodePorts[portKey(p)] = nodePort;
+      byPortNumber.set(p.port, nodePort);
+      a.takenPorts.add(nodePort);
+      return { ...p, nodePort };
+    });
+    return { ports, nodePorts };
+  }
+
+  #allocateHealthCheckPort(a: Attempt): number | undefined {
+    const requested = a.spec.healthCheckNodePort;
+    if (requested !== undefined && requested !== 0) {
+      this.#checkRequestedPort(a.object, 'spec.healthCheckNodePort', requested, a.key);
+      return requested;
+    }
+    if (!needsHealthCheckPort(a.spec)) return undefined;
+    const port = this.#heldPort(a, a.held?.healthCheckNodePort) ?? this.#nextFreePort(a);
+    if (port === undefined)
+      throw new AllocationError(a.object, 'spec.healthCheckNodePort', 'node port range is exhausted');
+    return port;
   }
 
   #checkRequestedPort(object: string, field: string, port: number, key: string): void {
