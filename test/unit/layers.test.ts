@@ -5,27 +5,12 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
-import { ESLint } from 'eslint';
-
-const root = path.resolve(import.meta.dirname, '../..');
-
-// Type information is not needed for import rules and loading the project would cost seconds per
-// file; the one type-aware rule in the config is switched off for these in-memory texts.
-const eslint = new ESLint({
-  cwd: root,
-  overrideConfigFile: path.join(root, 'eslint.config.js'),
-  overrideConfig: {
-    languageOptions: { parserOptions: { projectService: false } },
-    rules: { '@typescript-eslint/no-floating-promises': 'off' },
-  },
-});
+import { eslint, lintMessages, root } from './support/lint.ts';
 
 const LAYER_RULES = new Set(['no-restricted-imports', 'no-restricted-syntax']);
 
 async function layerErrors(file: string, code: string): Promise<string[]> {
-  const [result] = await eslint.lintText(code, { filePath: path.join(root, file) });
-  assert.ok(result, `no lint result for ${file}`);
-  return result.messages.filter((m) => m.ruleId !== null && LAYER_RULES.has(m.ruleId)).map((m) => m.message);
+  return (await lintMessages(file, code)).filter((m) => m.ruleId !== null && LAYER_RULES.has(m.ruleId)).map((m) => m.message);
 }
 
 const loadsAgent = "export async function run(): Promise<unknown> {\n  return import('../../agent/run.ts');\n}\n";

@@ -5,25 +5,13 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
-import { ESLint } from 'eslint';
+import { lintMessages, root } from './support/lint.ts';
 
-const root = path.resolve(import.meta.dirname, '../..');
 const MAX_FILE_LINES = 400;
 const MAX_FUNCTION_LINES = 60;
 
-const eslint = new ESLint({
-  cwd: root,
-  overrideConfigFile: path.join(root, 'eslint.config.js'),
-  overrideConfig: {
-    languageOptions: { parserOptions: { projectService: false } },
-    rules: { '@typescript-eslint/no-floating-promises': 'off' },
-  },
-});
-
 async function sizeErrors(file: string, code: string): Promise<string[]> {
-  const [result] = await eslint.lintText(code, { filePath: path.join(root, file) });
-  assert.ok(result, `no lint result for ${file}`);
-  return result.messages
+  return (await lintMessages(file, code))
     .filter((m) => m.ruleId === 'max-lines' || m.ruleId === 'max-lines-per-function')
     .map((m) => m.ruleId ?? '');
 }
