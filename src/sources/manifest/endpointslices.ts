@@ -119,6 +119,15 @@ export interface BuildOptions {
   readonly maxEndpointsPerSlice?: number;
 }
 
+/** Endpoints of one family that share a port list, each with the Pod it came from (for ordering). */
+interface EndpointGroup {
+  readonly ports: EndpointPort[];
+  readonly endpoints: { readonly pod: string; readonly endpoint: Endpoint }[];
+}
+
+/** family → port signature → group */
+type Groups = Map<IPFamily, Map<string, EndpointGroup>>;
+
 /**
  * The slices for one Service. `pods` may hold any Pods (they are filtered by namespace and
  * selector here); `nodes` by name gives endpoints their zone.
@@ -130,66 +139,78 @@ export function buildEndpointSlices(
   options: BuildOptions = {},
 ): EndpointSlice[] {
   if (!hasSelector(service)) return [];
-  const max = options.maxEndpointsPerSlice ?? MAX_ENDPOINTS_PER_SLICE;
-  const namespace = service.metadata.namespace ?? 'default';
-  const selector = service.spec.selector!;
   const families = addressTypes(service);
-  // family → port signature → {ports, endpoints}
-  const groups = new Map<
-    IPFamily,
-    Map<string, { ports: EndpointPort[]; endpoints: { pod: string; endpoint: Endpoint }[] }>
-  >(families.map((f) => [f, new Map()]));
-  for (const pod of pods) {
-    if ((pod.metadata.namespace ?? 'default') !== namespace) continue;
-    if (!selectorMatches(selector, pod.metadata.labels)) continue;
-    const phase = pod.status?.phase;
-    if (phase === 'Succeeded' || phase === 'Failed') continue;
-    const ips = podIps(pod);
-    if (ips.length === 0) continue; // not scheduled or not started: no address to send to
-    const serving = isPodReady(pod);
-    const terminating = pod.metadata.deletionTimestamp !== undefined;
-    const ready = service.spec.publishNotReadyAddresses === true || (serving && !terminating);
-    const ports = endpointPorts(service, pod);
-    const signature = JSON.stringify(ports);
-    const zone = pod.spec.nodeName ? nodes.get(pod.spec.nodeName)?.metadata.labels?.[LABEL_ZONE] : undefined;
-    const hints = trafficHints(service, zone, pod.spec.nodeName);
-    for (const family of families) {
-      const ip = ips.find((a) => ipFamily(a) === (family === 'IPv4' ? 4 : 6));
-      if (ip === undefined) continue;
-      const byPorts = groups.get(family)!;
-      let group = byPorts.get(signature);
-      if (!group) byPorts.set(signature, (group = { ports, endpoints: [] }));
-      group.endpoints.push({
-        pod: pod.metadata.name,
-        endpoint: {
-          addresses: [ip],
-          conditions: { ready, serving, terminating },
-          ...(pod.spec.nodeName ? { nodeName: pod.spec.nodeName } : {}),
-          ...(zone !== undefined ? { zone } : {}),
-          ...(hints ? { hints } : {}),
-          targetRef: {
-            kind: 'Pod',
-            namespace,
-            name: pod.metadata.name,
-            ...(pod.metadata.uid ? { uid: pod.metadata.uid } : {}),
-          },
-        },
-      });
-    }
-  }
-
+  const groups: Groups = new Map(families.map((f) => [f, new Map()]));
+  for (const pod of pods) if (selects(service, pod)) addPod(groups, service, pod, nodes);
+  const max = options.maxEndpointsPerSlice ?? MAX_ENDPOINTS_PER_SLICE;
   const slices: EndpointSlice[] = [];
-  const base = (
-    family: IPFamily,
-    n: number,
-    ports: EndpointPort[],
-    endpoints: Endpoint[],
-  ): EndpointSlice => ({
+  for (const family of families) {
+    const byPorts = [...groups.get(family)!].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    let n = 0;
+    for (const [, group] of byPorts) {
+      const endpoints = group.endpoints.sort((a, b) => (a.pod < b.pod ? -1 : a.pod > b.pod ? 1 : 0));
+      for (let i = 0; i < endpoints.length; i += max) {
+        const chunk = endpoints.slice(i, i + max).map((e) => e.endpoint);
+        slices.push(sliceOf(service, family, n++, group.ports, chunk));
+      }
+    }
+    // Like the controller, an empty placeholder says "this Service has no endpoints" explicitly.
+    if (n === 0) slices.push(sliceOf(service, family, 0, [], []));
+  }
+  return slices;
+}
+
+/** A Pod of the Service's namespace and selector that has an address and has not finished. */
+function selects(service: Service, pod: Pod): boolean {
+  if ((pod.metadata.namespace ?? 'default') !== (service.metadata.namespace ?? 'default')) return false;
+  if (!selectorMatches(service.spec.selector!, pod.metadata.labels)) return false;
+  const phase = pod.status?.phase;
+  if (phase === 'Succeeded' || phase === 'Failed') return false;
+  return podIps(pod).length > 0; // not scheduled or not started: no address to send to
+}
+
+/** The Pod's endpoint in each family it has an address of, grouped by its port list. */
+function addPod(groups: Groups, service: Service, pod: Pod, nodes: ReadonlyMap<string, Node>): void {
+  const ips = podIps(pod);
+  const serving = isPodReady(pod);
+  const terminating = pod.metadata.deletionTimestamp !== undefined;
+  const ready = service.spec.publishNotReadyAddresses === true || (serving && !terminating);
+  const ports = endpointPorts(service, pod);
+  const signature = JSON.stringify(ports);
+  const nodeName = pod.spec.nodeName;
+  const zone = nodeName ? nodes.get(nodeName)?.metadata.labels?.[LABEL_ZONE] : undefined;
+  const hints = trafficHints(service, zone, nodeName);
+  for (const [family, byPorts] of groups) {
+    const ip = ips.find((a) => ipFamily(a) === (family === 'IPv4' ? 4 : 6));
+    if (ip === undefined) continue;
+    let group = byPorts.get(signature);
+    if (!group) byPorts.set(signature, (group = { ports, endpoints: [] }));
+    group.endpoints.push({
+      pod: pod.metadata.name,
+      endpoint: {
+        addresses: [ip],
+        conditions: { ready, serving, terminating },
+        ...(nodeName ? { nodeName } : {}),
+        ...(zone !== undefined ? { zone } : {}),
+        ...(hints ? { hints } : {}),
+        targetRef: {
+          kind: 'Pod',
+          namespace: service.metadata.namespace ?? 'default',
+          name: pod.metadata.name,
+          ...(pod.metadata.uid ? { uid: pod.metadata.uid } : {}),
+        },
+      },
+    });
+  }
+}
+
+function sliceOf(service: Service, family: IPFamily, n: number, ports: EndpointPort[], endpoints: Endpoint[]): EndpointSlice {
+  return {
     apiVersion: 'discovery.k8s.io/v1',
     kind: 'EndpointSlice',
     metadata: {
       name: `${service.metadata.name}-${family.toLowerCase()}-${n}`,
-      namespace,
+      namespace: service.metadata.namespace ?? 'default',
       labels: sliceLabels(service),
       ownerReferences: [
         {
@@ -204,24 +225,5 @@ export function buildEndpointSlices(
     addressType: family,
     endpoints,
     ports,
-  });
-  for (const family of families) {
-    const byPorts = [...groups.get(family)!].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    let n = 0;
-    for (const [, group] of byPorts) {
-      const endpoints = group.endpoints.sort((a, b) => (a.pod < b.pod ? -1 : a.pod > b.pod ? 1 : 0));
-      for (let i = 0; i < endpoints.length; i += max)
-        slices.push(
-          base(
-            family,
-            n++,
-            group.ports,
-            endpoints.slice(i, i + max).map((e) => e.endpoint),
-          ),
-        );
-    }
-    // Like the controller, an empty placeholder says "this Service has no endpoints" explicitly.
-    if (n === 0) slices.push(base(family, 0, [], []));
-  }
-  return slices;
+  };
 }
