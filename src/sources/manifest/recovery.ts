@@ -64,68 +64,14 @@ export function recoverAllocations(
   state: AllocationState,
   podIPsOf: (service: Service) => Iterable<string> = () => [],
 ): Recovery {
-  const held = new Set<string>();
-  const heldPorts = new Set<number>();
-  for (const h of Object.values(state)) {
-    for (const ip of h.clusterIPs) held.add(ip);
-    for (const p of Object.values(h.nodePorts)) heldPorts.add(p);
-    if (h.healthCheckNodePort !== undefined) heldPorts.add(h.healthCheckNodePort);
-  }
-  const groups = new Map<string, LiveFrontend[]>();
-  for (const f of live.frontends) {
-    const ip = canonicalIp(f.clusterIP);
-    if (ip === undefined || held.has(ip)) continue;
-    const list = groups.get(ip);
-    if (list) list.push(f);
-    else groups.set(ip, [f]);
-  }
-  const out = new Map<string, { clusterIPs: string[]; nodePorts: Record<string, number> }>();
-  const claim = (key: string, ip: string, frontends: readonly LiveFrontend[]): void => {
-    let h = out.get(key);
-    if (!h) out.set(key, (h = { clusterIPs: [], nodePorts: {} }));
-    if (h.clusterIPs.some((c) => ipFamily(c) === ipFamily(ip))) return;
-    h.clusterIPs.push(ip);
-    for (const f of frontends)
-      if (f.nodePort !== undefined && !heldPorts.has(f.nodePort))
-        h.nodePorts[`${f.port}/${f.protocol}`] = f.nodePort;
-    groups.delete(ip);
-  };
-  let byName = 0;
-  let byPorts = 0;
-  for (const [ip, frontends] of [...groups].sort(([a], [b]) => (a < b ? -1 : 1))) {
-    const named = frontends.find((f) => f.service !== undefined)?.service;
-    if (named !== undefined && services.has(named) && state[named] === undefined) {
-      claim(named, ip, frontends);
-      byName++;
-    }
-  }
-  const byPortsPass = (sameBackends: boolean): void => {
-    for (const key of [...services.keys()].sort()) {
-      const service = services.get(key)!;
-      if (state[key] !== undefined || !wantsDynamicIp(service)) continue;
-      const want = servicePorts(service);
-      const pods = new Set([...podIPsOf(service)].map((ip) => canonicalIp(ip) ?? ip));
-      if (sameBackends && pods.size === 0) continue;
-      const maxIps = (service.spec.ipFamilyPolicy ?? 'SingleStack') === 'SingleStack' ? 1 : 2;
-      for (const [ip, frontends] of [...groups].sort(([a], [b]) => (a < b ? -1 : 1))) {
-        if (portSet(frontends.map((f) => `${f.port}/${f.protocol}`)) !== want) continue;
-        // Only ready pods are backends, so a live set is a non-empty subset of the selected pods.
-        const backends = frontends.flatMap((f) => f.backendIPs ?? []).map((ip) => canonicalIp(ip) ?? ip);
-        if (sameBackends && (backends.length === 0 || !backends.every((ip) => pods.has(ip)))) continue;
-        const mine = out.get(key)?.clusterIPs ?? [];
-        if (mine.length >= maxIps || mine.some((c) => ipFamily(c) === ipFamily(ip))) continue;
-        claim(key, ip, frontends);
-        byPorts++;
-      }
-    }
-  };
-  byPortsPass(true);
-  byPortsPass(false);
+  const r = new Attribution(live, state);
+  const byName = r.byName(services, state);
+  const byPorts = r.byPorts(services, state, podIPsOf, true) + r.byPorts(services, state, podIPsOf, false);
   const merged: Record<string, Holding> = { ...state };
-  for (const [key, h] of out) merged[key] = h;
-  const attributedPorts = new Set([...out.values()].flatMap((h) => Object.values(h.nodePorts)));
-  const reservedIps = [...groups.keys()];
-  const reservedPorts = live.nodePorts.filter((p) => !heldPorts.has(p) && !attributedPorts.has(p));
+  for (const [key, h] of r.claimed) merged[key] = h;
+  const attributedPorts = new Set([...r.claimed.values()].flatMap((h) => Object.values(h.nodePorts)));
+  const reservedIps = [...r.unclaimed.keys()];
+  const reservedPorts = live.nodePorts.filter((p) => !r.heldPorts.has(p) && !attributedPorts.has(p));
   return {
     state: merged,
     reservedIps,
@@ -134,6 +80,91 @@ export function recoverAllocations(
       `${byName} ClusterIPs attributed by name, ${byPorts} by their ports, ` +
       `${reservedIps.length} ClusterIPs and ${reservedPorts.length} node ports reserved (live, owner unknown)`,
   };
+}
+
+/** The live ClusterIPs no holding in the state file covers, and the passes that attribute them. */
+class Attribution {
+  /** Node ports the state file already gives someone: never attributed again. */
+  readonly heldPorts = new Set<number>();
+  /** Live ClusterIP → its frontends, until a Service claims it. */
+  readonly unclaimed = new Map<string, LiveFrontend[]>();
+  readonly claimed = new Map<string, { clusterIPs: string[]; nodePorts: Record<string, number> }>();
+
+  constructor(live: LiveAllocations, state: AllocationState) {
+    const held = new Set<string>();
+    for (const h of Object.values(state)) {
+      for (const ip of h.clusterIPs) held.add(ip);
+      for (const p of Object.values(h.nodePorts)) this.heldPorts.add(p);
+      if (h.healthCheckNodePort !== undefined) this.heldPorts.add(h.healthCheckNodePort);
+    }
+    for (const f of live.frontends) {
+      const ip = canonicalIp(f.clusterIP);
+      if (ip === undefined || held.has(ip)) continue;
+      const list = this.unclaimed.get(ip);
+      if (list) list.push(f);
+      else this.unclaimed.set(ip, [f]);
+    }
+  }
+
+  /** The live addresses whose frontends name a Service that holds nothing yet; returns how many. */
+  byName(services: ReadonlyMap<string, Service>, state: AllocationState): number {
+    let n = 0;
+    for (const [ip, frontends] of this.#sorted()) {
+      const named = frontends.find((f) => f.service !== undefined)?.service;
+      if (named !== undefined && services.has(named) && state[named] === undefined) {
+        this.#claim(named, ip, frontends);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /**
+   * Live addresses serving exactly a Service's port set go to it, in key order, up to one per
+   * family its policy allows; with `sameBackends`, only where every live backend is one of its pods.
+   */
+  byPorts(
+    services: ReadonlyMap<string, Service>,
+    state: AllocationState,
+    podIPsOf: (service: Service) => Iterable<string>,
+    sameBackends: boolean,
+  ): number {
+    let n = 0;
+    for (const key of [...services.keys()].sort()) {
+      const service = services.get(key)!;
+      if (state[key] !== undefined || !wantsDynamicIp(service)) continue;
+      const want = servicePorts(service);
+      const pods = new Set([...podIPsOf(service)].map((ip) => canonicalIp(ip) ?? ip));
+      if (sameBackends && pods.size === 0) continue;
+      const maxIps = (service.spec.ipFamilyPolicy ?? 'SingleStack') === 'SingleStack' ? 1 : 2;
+      for (const [ip, frontends] of this.#sorted()) {
+        if (portSet(frontends.map((f) => `${f.port}/${f.protocol}`)) !== want) continue;
+        // Only ready pods are backends, so a live set is a non-empty subset of the selected pods.
+        const backends = frontends.flatMap((f) => f.backendIPs ?? []).map((ip) => canonicalIp(ip) ?? ip);
+        if (sameBackends && (backends.length === 0 || !backends.every((ip) => pods.has(ip)))) continue;
+        const mine = this.claimed.get(key)?.clusterIPs ?? [];
+        if (mine.length >= maxIps || mine.some((c) => ipFamily(c) === ipFamily(ip))) continue;
+        this.#claim(key, ip, frontends);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  #sorted(): [string, LiveFrontend[]][] {
+    return [...this.unclaimed].sort(([a], [b]) => (a < b ? -1 : 1));
+  }
+
+  #claim(key: string, ip: string, frontends: readonly LiveFrontend[]): void {
+    let h = this.claimed.get(key);
+    if (!h) this.claimed.set(key, (h = { clusterIPs: [], nodePorts: {} }));
+    if (h.clusterIPs.some((c) => ipFamily(c) === ipFamily(ip))) return;
+    h.clusterIPs.push(ip);
+    for (const f of frontends)
+      if (f.nodePort !== undefined && !this.heldPorts.has(f.nodePort))
+        h.nodePorts[`${f.port}/${f.protocol}`] = f.nodePort;
+    this.unclaimed.delete(ip);
+  }
 }
 
 /** The fields of a frontend read back from the pinned maps that recovery needs. */
