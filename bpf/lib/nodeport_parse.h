@@ -103,55 +103,55 @@ static __always_inline void np_v4_mapped(union np_addr *a, __be32 v4)
 	a->w[3] = v4;
 }
 
-/* Fills p; returns 0 for a packet we may act on, NP_CONTINUE-style -1 for anything else
- * (non-IP, IPv4 options or fragments, IPv6 extension headers): those pass untouched. */
-static __always_inline int np_parse(ctx_t *ctx, struct np_pkt *p)
+/* The IPv4 header (and our DSR option, the only one we act on): -1 for options, fragments. */
+static __always_inline int np_parse_ip4(ctx_t *ctx, struct np_pkt *p)
 {
-	struct ethhdr eth;
+	struct iphdr ip;
 
-	__builtin_memset(p, 0, sizeof(*p));
-	if (ctx_load(ctx, 0, &eth, sizeof(eth)))
+	if (ctx_load(ctx, ETH_HLEN, &ip, sizeof(ip)))
 		return -1;
-	if (eth.h_proto == bpf_htons(ETH_P_IP)) {
-		struct iphdr ip;
+	if (ip.frag_off & bpf_htons(0x3fff))
+		return -1;
+	if (ip.ihl == 7) {
+		/* Our DSR option is the only one we act on; any other options pass untouched. */
+		__u8 opt[NP_DSR_OPT_LEN];
 
-		if (ctx_load(ctx, ETH_HLEN, &ip, sizeof(ip)))
+		if (ctx_load(ctx, ETH_HLEN + sizeof(ip), opt, sizeof(opt)) || opt[0] != NP_DSR_OPT_TYPE ||
+		    opt[1] != NP_DSR_OPT_LEN)
 			return -1;
-		if (ip.frag_off & bpf_htons(0x3fff))
-			return -1;
-		if (ip.ihl == 7) {
-			/* Our DSR option is the only one we act on; any other options pass untouched. */
-			__u8 opt[NP_DSR_OPT_LEN];
-
-			if (ctx_load(ctx, ETH_HLEN + sizeof(ip), opt, sizeof(opt)) || opt[0] != NP_DSR_OPT_TYPE ||
-			    opt[1] != NP_DSR_OPT_LEN)
-				return -1;
-			__builtin_memcpy(&p->dsr_port, &opt[2], 2);
-			__builtin_memcpy(&p->dsr_addr, &opt[4], 4);
-			p->dsr = 1;
-		} else if (ip.ihl != 5) {
-			return -1;
-		}
-		np_v4_mapped(&p->t.src, ip.saddr);
-		np_v4_mapped(&p->t.dst, ip.daddr);
-		p->t.proto = ip.protocol;
-		p->l4off = ETH_HLEN + ip.ihl * 4;
-		p->l3len = bpf_ntohs(ip.tot_len);
-	} else if (eth.h_proto == bpf_htons(ETH_P_IPV6)) {
-		struct ipv6hdr ip6;
-
-		if (ctx_load(ctx, ETH_HLEN, &ip6, sizeof(ip6)))
-			return -1;
-		__builtin_memcpy(p->t.src.b, &ip6.saddr, 16);
-		__builtin_memcpy(p->t.dst.b, &ip6.daddr, 16);
-		p->t.proto = ip6.nexthdr;
-		p->v6 = 1;
-		p->l4off = ETH_HLEN + sizeof(ip6);
-		p->l3len = bpf_ntohs(ip6.payload_len) + sizeof(ip6);
-	} else {
+		__builtin_memcpy(&p->dsr_port, &opt[2], 2);
+		__builtin_memcpy(&p->dsr_addr, &opt[4], 4);
+		p->dsr = 1;
+	} else if (ip.ihl != 5) {
 		return -1;
 	}
+	np_v4_mapped(&p->t.src, ip.saddr);
+	np_v4_mapped(&p->t.dst, ip.daddr);
+	p->t.proto = ip.protocol;
+	p->l4off = ETH_HLEN + ip.ihl * 4;
+	p->l3len = bpf_ntohs(ip.tot_len);
+	return 0;
+}
 
+/* The IPv6 header; an extension header shows up as an L4 protocol np_parse_l4 refuses. */
+static __always_inline int np_parse_ip6(ctx_t *ctx, struct np_pkt *p)
+{
+	struct ipv6hdr ip6;
+
+	if (ctx_load(ctx, ETH_HLEN, &ip6, sizeof(ip6)))
+		return -1;
+	__builtin_memcpy(p->t.src.b, &ip6.saddr, 16);
+	__builtin_memcpy(p->t.dst.b, &ip6.daddr, 16);
+	p->t.proto = ip6.nexthdr;
+	p->v6 = 1;
+	p->l4off = ETH_HLEN + sizeof(ip6);
+	p->l3len = bpf_ntohs(ip6.payload_len) + sizeof(ip6);
+	return 0;
+}
+
+/* Ports (and TCP's flags, offset and sequence numbers) or the ICMP type and code. */
+static __always_inline int np_parse_l4(ctx_t *ctx, struct np_pkt *p)
+{
 	if (p->t.proto == IPPROTO_TCP) {
 		struct tcphdr th;
 
@@ -181,6 +181,27 @@ static __always_inline int np_parse(ctx_t *ctx, struct np_pkt *p)
 		return -1;
 	}
 	return 0;
+}
+
+/* Fills p; returns 0 for a packet we may act on, NP_CONTINUE-style -1 for anything else
+ * (non-IP, IPv4 options or fragments, IPv6 extension headers): those pass untouched. */
+static __always_inline int np_parse(ctx_t *ctx, struct np_pkt *p)
+{
+	struct ethhdr eth;
+
+	__builtin_memset(p, 0, sizeof(*p));
+	if (ctx_load(ctx, 0, &eth, sizeof(eth)))
+		return -1;
+	if (eth.h_proto == bpf_htons(ETH_P_IP)) {
+		if (np_parse_ip4(ctx, p))
+			return -1;
+	} else if (eth.h_proto == bpf_htons(ETH_P_IPV6)) {
+		if (np_parse_ip6(ctx, p))
+			return -1;
+	} else {
+		return -1;
+	}
+	return np_parse_l4(ctx, p);
 }
 
 static __always_inline int addr_eq(const union np_addr *a, const union np_addr *b)

@@ -227,6 +227,59 @@ static __always_inline int np_decide(const struct np_pkt *p, int node_addr, int 
 	return 0;
 }
 
+/* A frontend that forwards nowhere: counted by its reason, told, and dropped (*reject asks the
+ * caller for a TCP RST / ICMP unreachable). */
+static __always_inline int np_stage_refuse(ctx_t *ctx, struct np_pkt *p, const struct np_decision *d, int *reject)
+{
+	if (d->reason == FERRY_REASON_SOURCE_RANGE)
+		np_count(NP_STAT_DROP_SOURCE_RANGE);
+	else if (d->reason == FERRY_REASON_NO_LOCAL_BACKEND)
+		np_count(NP_STAT_DROP_NO_LOCAL_BACKEND);
+	else if (d->reason == FERRY_REASON_BACKEND_MISSING)
+		np_count(NP_STAT_DROP_NO_BACKEND);
+	np_event_pkt(ctx, p, d->verdict, d->reason, d->svc.service_id);
+	if (d->verdict == FERRY_VERDICT_REJECTED)
+		*reject = 1;
+	return CTX_DROP;
+}
+
+/* The state a new flow leaves behind: its conntrack entry e, the NAT entry n that turns replies
+ * back into the frontend, and the reply tuple n is keyed by (to the node's SNAT address when the
+ * backend is remote, else to the client). */
+static __always_inline void np_new_flow_state(const struct np_pkt *p, const struct np_decision *d, __u64 now,
+					      int snat, int dsr, struct np_ct_entry *e, struct np_nat_entry *n,
+					      struct np_tuple *reply)
+{
+	__builtin_memset(e, 0, sizeof(*e));
+	e->backend = d->be.addr;
+	e->backend_port = d->be.port;
+	e->backend_id = d->id;
+	e->service_id = d->svc.service_id;
+	e->flags = (snat ? CT_F_SNAT : 0) | (d->be.local ? CT_F_LOCAL : 0) | (dsr ? CT_F_DSR : 0);
+	e->created_ns = now;
+	e->expires_ns = ct_expiry(now, p->t.proto, p->tcp_flags, &e->flags);
+	e->packets = 1;
+
+	__builtin_memset(n, 0, sizeof(*n));
+	n->client = p->t.src;
+	n->frontend = p->t.dst;
+	n->client_port = p->t.sport;
+	n->frontend_port = p->t.dport;
+	n->flags = e->flags;
+	n->expires_ns = e->expires_ns;
+
+	__builtin_memset(reply, 0, sizeof(*reply));
+	reply->src = d->be.addr;
+	reply->sport = d->be.port;
+	reply->proto = p->t.proto;
+	if (snat) {
+		np_snat_addr(p, &reply->dst);
+	} else {
+		reply->dst = p->t.src;
+		reply->dport = p->t.sport;
+	}
+}
+
 /* A new flow to a frontend: policy, backend choice, conntrack + NAT state, translation. */
 static __always_inline int np_stage_service(ctx_t *ctx, struct np_pkt *p, __u64 now, int *reject)
 {
@@ -239,50 +292,13 @@ static __always_inline int np_stage_service(ctx_t *ctx, struct np_pkt *p, __u64 
 
 	if (np_decide(p, np_is_node_addr(p), 1, &d))
 		return NP_CONTINUE;
-	if (d.verdict != FERRY_VERDICT_FORWARDED) {
-		if (d.reason == FERRY_REASON_SOURCE_RANGE)
-			np_count(NP_STAT_DROP_SOURCE_RANGE);
-		else if (d.reason == FERRY_REASON_NO_LOCAL_BACKEND)
-			np_count(NP_STAT_DROP_NO_LOCAL_BACKEND);
-		else if (d.reason == FERRY_REASON_BACKEND_MISSING)
-			np_count(NP_STAT_DROP_NO_BACKEND);
-		np_event_pkt(ctx, p, d.verdict, d.reason, d.svc.service_id);
-		if (d.verdict == FERRY_VERDICT_REJECTED)
-			*reject = 1;
-		return CTX_DROP;
-	}
+	if (d.verdict != FERRY_VERDICT_FORWARDED)
+		return np_stage_refuse(ctx, p, &d, reject);
 	dsr = cfg_dsr && !d.be.local && !p->v6;
 	if (dsr && CTX_IS_XDP)
 		return CTX_PASS; /* tc picks again and inserts the option */
 	snat = !d.be.local && !dsr;
-	__builtin_memset(&e, 0, sizeof(e));
-	e.backend = d.be.addr;
-	e.backend_port = d.be.port;
-	e.backend_id = d.id;
-	e.service_id = d.svc.service_id;
-	e.flags = (snat ? CT_F_SNAT : 0) | (d.be.local ? CT_F_LOCAL : 0) | (dsr ? CT_F_DSR : 0);
-	e.created_ns = now;
-	e.expires_ns = ct_expiry(now, p->t.proto, p->tcp_flags, &e.flags);
-	e.packets = 1;
-
-	__builtin_memset(&n, 0, sizeof(n));
-	n.client = p->t.src;
-	n.frontend = p->t.dst;
-	n.client_port = p->t.sport;
-	n.frontend_port = p->t.dport;
-	n.flags = e.flags;
-	n.expires_ns = e.expires_ns;
-
-	__builtin_memset(&reply, 0, sizeof(reply));
-	reply.src = d.be.addr;
-	reply.sport = d.be.port;
-	reply.proto = p->t.proto;
-	if (snat) {
-		np_snat_addr(p, &reply.dst);
-	} else {
-		reply.dst = p->t.src;
-		reply.dport = p->t.sport;
-	}
+	np_new_flow_state(p, &d, now, snat, dsr, &e, &n, &reply);
 	/* DSR replies never come back here: no reply entry. */
 	e.nat_port = dsr ? 1 : nat_insert(&reply, &n, snat);
 	if (!e.nat_port) {

@@ -1,6 +1,6 @@
 // The size rule of issue #13: no source file over 400 lines, no function over 60. ESLint enforces it
 // for src/ (eslint.config.js); these tests prove its rules still fire on a deliberate violation,
-// and hold the C datapath (which ESLint does not read) to the same file limit.
+// and hold the C datapath (which ESLint does not read) to the same file and function limits.
 import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -65,4 +65,47 @@ test('no bpf/ C source or header is over 400 lines', async () => {
     if (lines > MAX_FILE_LINES) over.push(`${path.relative(root, file)}: ${lines} lines`);
   }
   assert.deepEqual(over, [], `over ${MAX_FILE_LINES} lines`);
+});
+
+/**
+ * The functions of a C file longer than `max` lines, not counting blank and comment lines. The
+ * datapath is in kernel style: a function body opens with `{` alone in column 0 and closes with
+ * `}` alone in column 0, which no struct, enum or map definition does.
+ */
+function longCFunctions(text: string, max: number): { line: number; lines: number }[] {
+  const lines = text.split('\n');
+  const long: { line: number; lines: number }[] = [];
+  let start: number | undefined;
+  lines.forEach((l, i) => {
+    if (l === '{') start = i;
+    else if (l === '}' && start !== undefined) {
+      const code = lines.slice(start + 1, i).filter((x) => x.trim() !== '' && !/^\s*(\/\*|\*|\/\/)/.test(x));
+      if (code.length > max) long.push({ line: start, lines: code.length });
+      start = undefined;
+    }
+  });
+  return long;
+}
+
+function cFunctionOf(lines: number): string {
+  const body = Array.from({ length: lines }, (_, i) => `\tx += ${i};`);
+  return ['static int probe(int x)', '{', '\t/* a comment does not count */', '', ...body, '}', ''].join(
+    '\n',
+  );
+}
+
+test('the C function check finds a body over 60 lines and passes one of 60', () => {
+  assert.deepEqual(longCFunctions(cFunctionOf(MAX_FUNCTION_LINES + 1), MAX_FUNCTION_LINES), [
+    { line: 1, lines: MAX_FUNCTION_LINES + 1 },
+  ]);
+  assert.deepEqual(longCFunctions(cFunctionOf(MAX_FUNCTION_LINES), MAX_FUNCTION_LINES), []);
+});
+
+test('no bpf/ C function is over 60 lines', async () => {
+  const over: string[] = [];
+  for (const file of await cSources(path.join(root, 'bpf'))) {
+    for (const f of longCFunctions(await readFile(file, 'utf8'), MAX_FUNCTION_LINES))
+      over.push(`${path.relative(root, file)}:${f.line + 1}: ${f.lines} lines`);
+  }
+  assert.deepEqual(over, [], `functions over ${MAX_FUNCTION_LINES} lines`);
 });
