@@ -271,8 +271,23 @@ export class ManifestSource {
     }
   }
 
+  /** Allocates, derives the slices, and emits what differs from the last output. */
   #recompute(): void {
     const issues: ManifestIssue[] = [];
+    const services = this.#allocate(issues);
+    const slices = this.#deriveSlices(services, issues);
+    this.#derivedIssues = issues;
+    const [nodesBefore, servicesBefore, slicesBefore] = [this.#outNodes, this.#outServices, this.#outSlices];
+    this.#outNodes = new Map(this.#nodes);
+    this.#outServices = services;
+    this.#outSlices = slices;
+    this.#emit('Node', nodesBefore, this.#outNodes);
+    this.#emit('Service', servicesBefore, this.#outServices);
+    this.#emit('EndpointSlice', slicesBefore, this.#outSlices);
+  }
+
+  /** The Services with their allocations filled in; refusals and a failed save become issues. */
+  #allocate(issues: ManifestIssue[]): ReadonlyMap<string, Service> {
     this.#allocator ??= this.#makeAllocator();
     const { services, errors } = this.#allocator.reconcile(this.#services, {
       keepAbsent: this.#watcher.incomplete,
@@ -287,64 +302,51 @@ export class ManifestSource {
         message: `saving allocations failed: ${(err as Error).message}`,
       });
     }
+    return services;
+  }
 
+  /** The files' own slices plus those built for Services with selectors; a file's slice wins a name clash. */
+  #deriveSlices(services: ReadonlyMap<string, Service>, issues: ManifestIssue[]): Map<string, EndpointSlice> {
     const slices = new Map(this.#userSlices);
     const pods = new PodIndex(this.#pods.values());
+    const options =
+      this.#options.maxEndpointsPerSlice !== undefined ? { maxEndpointsPerSlice: this.#options.maxEndpointsPerSlice } : {};
     for (const [key, service] of services) {
       if (!hasSelector(service)) continue;
       const candidates = pods.candidates(service.metadata.namespace ?? 'default', service.spec.selector!);
-      const built = buildEndpointSlices(service, candidates, this.#nodes, {
-        ...(this.#options.maxEndpointsPerSlice !== undefined
-          ? { maxEndpointsPerSlice: this.#options.maxEndpointsPerSlice }
-          : {}),
-      });
-      for (const slice of built) {
+      for (const slice of buildEndpointSlices(service, candidates, this.#nodes, options)) {
         const sliceKey = `${slice.metadata.namespace}/${slice.metadata.name}`;
-        const user = this.#userSlices.get(sliceKey);
-        if (user) {
-          const at = this.#watcher.locate(
-            identityOf('EndpointSlice', slice.metadata.namespace, slice.metadata.name),
-          );
-          issues.push({
-            file: at?.file ?? '.',
-            ...(at ? { document: at.document } : {}),
-            object: `EndpointSlice ${sliceKey}`,
-            message: `has the name of a slice generated for Service ${key}; the file's slice is used`,
-          });
+        if (!this.#userSlices.has(sliceKey)) {
+          slices.set(sliceKey, slice);
           continue;
         }
-        slices.set(sliceKey, slice);
+        const at = this.#watcher.locate(identityOf('EndpointSlice', slice.metadata.namespace, slice.metadata.name));
+        issues.push({
+          file: at?.file ?? '.',
+          ...(at ? { document: at.document } : {}),
+          object: `EndpointSlice ${sliceKey}`,
+          message: `has the name of a slice generated for Service ${key}; the file's slice is used`,
+        });
       }
     }
-    this.#derivedIssues = issues;
+    return slices;
+  }
 
-    const emit = <K extends ManifestChange['kind'], T>(
-      kind: K,
-      before: ReadonlyMap<string, T>,
-      after: ReadonlyMap<string, T>,
-    ): void => {
-      // Deletions first: an address or NodePort released in this batch may already belong to
-      // another Service, and its new holder must never be seen while the old one still has it.
-      const keys = [...new Set([...before.keys(), ...after.keys()])];
-      const gone = keys.filter((k) => !after.has(k));
-      for (const key of [...gone, ...keys.filter((k) => after.has(k))]) {
-        const previous = before.get(key);
-        const current = after.get(key);
-        if (isDeepStrictEqual(previous, current)) continue;
-        try {
-          this.#options.onChange({ kind, key, previous, current } as ManifestChange);
-        } catch (err) {
-          log.error({ err, kind, key }, 'change handler failed');
-        }
+  #emit<K extends ManifestChange['kind'], T>(kind: K, before: ReadonlyMap<string, T>, after: ReadonlyMap<string, T>): void {
+    // Deletions first: an address or NodePort released in this batch may already belong to
+    // another Service, and its new holder must never be seen while the old one still has it.
+    const keys = [...new Set([...before.keys(), ...after.keys()])];
+    const gone = keys.filter((k) => !after.has(k));
+    for (const key of [...gone, ...keys.filter((k) => after.has(k))]) {
+      const previous = before.get(key);
+      const current = after.get(key);
+      if (isDeepStrictEqual(previous, current)) continue;
+      try {
+        this.#options.onChange({ kind, key, previous, current } as ManifestChange);
+      } catch (err) {
+        log.error({ err, kind, key }, 'change handler failed');
       }
-    };
-    const [nodesBefore, servicesBefore, slicesBefore] = [this.#outNodes, this.#outServices, this.#outSlices];
-    this.#outNodes = new Map(this.#nodes);
-    this.#outServices = services;
-    this.#outSlices = slices;
-    emit('Node', nodesBefore, this.#outNodes);
-    emit('Service', servicesBefore, this.#outServices);
-    emit('EndpointSlice', slicesBefore, this.#outSlices);
+    }
   }
 
   #issueFor(kind: string, key: string, err: AllocationError): ManifestIssue {
