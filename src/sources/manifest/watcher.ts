@@ -24,10 +24,9 @@ import { listManifestFiles, mergeFiles, sameSignature, type FileSignature } from
 
 export const DEFAULT_SETTLE_MS = 250;
 export const DEFAULT_MAX_FILE_BYTES = 4 * 1024 * 1024;
+import { loadFile, SettleClock, type FileState } from './file-state.ts';
 import {
   formatIssue,
-  parseManifestFile,
-  type FileParse,
   type KeptObject,
   type ManifestIssue,
   type ParsedObject,
@@ -54,12 +53,6 @@ export interface ManifestWatcherOptions {
   readonly maxFileBytes?: number;
 }
 
-interface FileState {
-  readonly signature: FileSignature;
-  /** What the merge uses: the last parse that was valid YAML, with the newest issues. */
-  readonly effective: FileParse;
-}
-
 export function keyOf(object: ParsedObject): string {
   const meta = object.entry.object.metadata;
   return object.entry.kind === 'Node' ? meta.name : `${meta.namespace}/${meta.name}`;
@@ -79,8 +72,7 @@ export class ManifestWatcher {
   #watchWarned = false;
   /** Changed files not yet settled: a scan is due when the oldest of them settles. */
   #settling = new Set<string>();
-  /** A changed file's signature and when this process first saw it (ns since the epoch). */
-  readonly #seen = new Map<string, { readonly signature: FileSignature; readonly sinceNs: bigint }>();
+  readonly #clock: SettleClock;
   #settleTimer: NodeJS.Timeout | undefined;
   #debounce: NodeJS.Timeout | undefined;
   #deadline: NodeJS.Timeout | undefined;
@@ -98,6 +90,7 @@ export class ManifestWatcher {
   private constructor(dir: string, options: ManifestWatcherOptions) {
     this.#dir = dir;
     this.#options = options;
+    this.#clock = new SettleClock(options.settleMs ?? DEFAULT_SETTLE_MS);
     this.initialListDone = new Promise((resolve) => (this.#resolveListed = resolve));
     this.#rescan = setInterval(() => this.#trigger(), options.rescanMs ?? 10_000);
     this.#rescan.unref();
@@ -267,25 +260,10 @@ export class ManifestWatcher {
   async #scan(): Promise<void> {
     const dirty = this.#dirty;
     this.#dirty = new Set();
-    let listed: Map<string, FileSignature>;
-    try {
-      const listing = await listManifestFiles(this.#dir);
-      listed = listing.files;
-      this.#listingIssues = listing.problems;
-      this.#dirIssue = undefined;
-      this.#watch(listing.dirs);
-    } catch (err) {
-      // An unmounted or vanished directory keeps the last objects: deleting every Service because a
-      // volume blinked would be worse than serving slightly stale ones.
-      this.#dirIssue = { file: '.', message: `directory unreadable: ${(err as Error).message}` };
-      // A recreated directory is a new inode: drop the old watches so the next scan arms fresh ones.
-      this.#watch([]);
-      this.#finishScan([]);
-      return;
-    }
+    const listed = await this.#list();
+    if (listed === undefined) return;
     const settling = new Set<string>();
     const nowNs = BigInt(Date.now()) * 1_000_000n;
-    const settleNs = BigInt(Math.round(this.#settleMs * 1_000_000));
     let soonestNs: bigint | undefined;
     const maxBytes = this.#options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
     for (const [file, signature] of listed) {
@@ -293,63 +271,54 @@ export class ManifestWatcher {
       if (known && sameSignature(known.signature, signature) && !dirty.has(file)) continue;
       // The first scan reads everything: there is no earlier version to keep, and a half-written
       // file is invalid YAML (kept out) or is corrected by the next change.
-      // Quiet means an mtime settleMs old, or (for a clock-skewed mtime, e.g. from NFS) the same
-      // signature seen by this process for settleMs.
-      const seen = this.#seen.get(file);
-      const since = seen && sameSignature(seen.signature, signature) ? seen.sinceNs : nowNs;
-      this.#seen.set(file, { signature, sinceNs: since });
-      const age = nowNs - signature.mtimeNs;
-      const quiet = nowNs - since;
-      if (this.#synced && age < settleNs && quiet < settleNs) {
+      const wait = this.#clock.wait(file, signature, nowNs);
+      if (this.#synced && wait !== undefined) {
         settling.add(file);
-        const wait = settleNs - (age > quiet && age >= 0n ? age : quiet);
         if (soonestNs === undefined || wait < soonestNs) soonestNs = wait;
         continue;
       }
-      this.#seen.delete(file);
-      const keep = (issue: ManifestIssue): FileParse => ({
-        objects: known?.effective.objects ?? [],
-        kept: known?.effective.kept ?? [],
-        issues: [issue],
-        syntaxError: true,
-      });
-      if (signature.size > maxBytes) {
-        this.#files.set(file, {
-          signature,
-          effective: keep({
-            file,
-            message: `refused: ${signature.size} bytes is over the limit of ${maxBytes}`,
-          }),
-        });
-        continue;
-      }
-      let parsed: FileParse;
-      try {
-        parsed = parseManifestFile(file, await fs.promises.readFile(path.join(this.#dir, file), 'utf8'));
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-          listed.delete(file); // removed or renamed away since the listing
-          continue;
-        }
-        // Unreadable for now (permissions, I/O): like a syntax error, keep what it said before.
-        this.#files.set(file, {
-          signature,
-          effective: keep({ file, message: `unreadable: ${(err as Error).message}` }),
-        });
-        continue;
-      }
-      this.#files.set(file, { signature, effective: effectiveParse(parsed, known?.effective) });
+      const state = await loadFile(this.#dir, file, signature, known, maxBytes);
+      if (state) this.#files.set(file, state);
+      else listed.delete(file); // removed or renamed away since the listing
     }
     for (const file of [...this.#files.keys()]) if (!listed.has(file)) this.#files.delete(file);
-    for (const file of [...this.#seen.keys()]) if (!settling.has(file)) this.#seen.delete(file);
+    this.#clock.retain(settling);
     this.#settling = settling;
+    this.#armSettleTimer(soonestNs);
+    if (this.#closed) return;
+    this.#finishScan(this.#merge());
+  }
+
+  /** The directory's files, or undefined when it is unreadable (the scan then ends as it is). */
+  async #list(): Promise<Map<string, FileSignature> | undefined> {
+    try {
+      const listing = await listManifestFiles(this.#dir);
+      this.#listingIssues = listing.problems;
+      this.#dirIssue = undefined;
+      this.#watch(listing.dirs);
+      return listing.files;
+    } catch (err) {
+      // An unmounted or vanished directory keeps the last objects: deleting every Service because a
+      // volume blinked would be worse than serving slightly stale ones.
+      this.#dirIssue = { file: '.', message: `directory unreadable: ${(err as Error).message}` };
+      // A recreated directory is a new inode: drop the old watches so the next scan arms fresh ones.
+      this.#watch([]);
+      this.#finishScan([]);
+      return undefined;
+    }
+  }
+
+  /** A scan is due when the first settling file settles. */
+  #armSettleTimer(soonestNs: bigint | undefined): void {
     clearTimeout(this.#settleTimer);
     this.#settleTimer = undefined;
-    if (soonestNs !== undefined && !this.#closed) {
-      this.#settleTimer = setTimeout(() => this.#trigger(), Number(soonestNs / 1_000_000n) + 1);
-      this.#settleTimer.unref();
-    }
-    if (this.#closed) return;
+    if (soonestNs === undefined || this.#closed) return;
+    this.#settleTimer = setTimeout(() => this.#trigger(), Number(soonestNs / 1_000_000n) + 1);
+    this.#settleTimer.unref();
+  }
+
+  /** Merges the files' contributions and returns the per-object changes against the last merge. */
+  #merge(): ManifestObjectChange[] {
     const merged = mergeFiles(new Map([...this.#files].map(([f, s]) => [f, s.effective])), this.#objects);
     const changes = diffObjects(this.#objects, merged.objects);
     const before = new Set(this.#issues.map(formatIssue));
@@ -359,7 +328,7 @@ export class ManifestWatcher {
     this.#objects = merged.objects;
     this.#issues = merged.issues;
     this.#kept = merged.kept;
-    this.#finishScan(changes);
+    return changes;
   }
 
   #finishScan(changes: readonly ManifestObjectChange[]): void {
@@ -370,24 +339,6 @@ export class ManifestWatcher {
       this.#resolveListed();
     }
   }
-}
-
-/**
- * What a file contributes given its new parse and its previous contribution: invalid YAML keeps
- * everything it had; document-level errors keep the previous version of every object the new
- * text no longer yields validly (the name may be the very thing that broke).
- */
-function effectiveParse(parsed: FileParse, previous: FileParse | undefined): FileParse {
-  if (parsed.syntaxError) return { ...parsed, objects: previous?.objects ?? [], kept: previous?.kept ?? [] };
-  const broken = parsed.issues.some((i) => i.document !== undefined);
-  if (!broken || !previous) return parsed;
-  const now = new Set(parsed.objects.map((o) => o.identity));
-  const keptNow = new Set(parsed.kept.map((k) => k.identity));
-  return {
-    ...parsed,
-    objects: [...parsed.objects, ...previous.objects.filter((o) => !now.has(o.identity))],
-    kept: [...parsed.kept, ...previous.kept.filter((k) => !keptNow.has(k.identity))],
-  };
 }
 
 /** Per-object changes between two merged sets, dropping objects that are deep-equal. */
