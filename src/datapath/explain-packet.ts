@@ -121,66 +121,21 @@ export class PacketExplainer implements Disposable {
   }
 
   explain(request: PacketExplainRequest): PacketExplanation {
-    const src = parseIp(request.client);
-    const dst = parseIp(request.address);
-    if (!src) throw new InvalidArgumentError(`explain: --from: "${request.client}" is not an IP address`);
-    if (!dst) throw new InvalidArgumentError(`explain: --to: "${request.address}" is not an IP address`);
-    if (src.family !== dst.family)
-      throw new InvalidArgumentError(
-        `explain: --from ${request.client} and --to ${request.address} are not the same IP family`,
-      );
-    const ctx = Buffer.alloc(PACKET_CTX.size);
-    Buffer.from(src.bytes).copy(ctx, PACKET_CTX.src);
-    Buffer.from(dst.bytes).copy(ctx, PACKET_CTX.dst);
-    ctx.writeUInt16BE(request.clientPort, PACKET_CTX.sport);
-    ctx.writeUInt16BE(request.port, PACKET_CTX.dport);
-    ctx.writeUInt8(protocolNumber(request.protocol, 'explain: --protocol'), PACKET_CTX.proto);
-    ctx.writeUInt8(dst.family === 6 ? 1 : 0, PACKET_CTX.v6);
-    const nodeAddress =
-      request.nodeAddress ?? localAddresses().has(canonicalIp(request.address) ?? request.address);
-    ctx.writeUInt8(nodeAddress ? 1 : 0, PACKET_CTX.nodeAddr);
+    const { ctx, family } = encodeRequest(request);
     this.#object.program(PROGRAM).runSyscall(ctx);
-
-    const backend = (): { address: string; port: number; id: number; local: boolean } => ({
-      address: readAddress(ctx, PACKET_CTX.backend),
-      port: ctx.readUInt16BE(PACKET_CTX.backendPort),
-      id: ctx.readUInt32LE(PACKET_CTX.backendId),
-      local: ctx.readUInt8(PACKET_CTX.backendLocal) !== 0,
-    });
-    const ctFlags = ctx.readUInt8(PACKET_CTX.ctFlags);
-    const established = ctx.readUInt8(PACKET_CTX.established)
-      ? (({ address, port, id, local }) => ({
-          backend: address,
-          port,
-          backendId: id,
-          snat: (ctFlags & CT_F_SNAT) !== 0,
-          dsr: (ctFlags & CT_F_DSR) !== 0,
-          local,
-        }))(backend())
-      : undefined;
+    const established = decodeEstablished(ctx);
     if (!ctx.readUInt8(PACKET_CTX.found)) return { found: false, ...(established ? { established } : {}) };
-    const verdict = named(VERDICTS, ctx.readUInt8(PACKET_CTX.verdict));
-    const reason = named(REASONS, ctx.readUInt8(PACKET_CTX.reason));
-    const base = {
-      found: true,
-      kind: KINDS[ctx.readUInt8(PACKET_CTX.kind)] ?? 'unknown',
-      wildcard: ctx.readUInt8(PACKET_CTX.wildcard) !== 0,
-      serviceId: ctx.readUInt32LE(PACKET_CTX.serviceId),
-      backendSlots: ctx.readUInt16LE(PACKET_CTX.count),
-      maglev: ctx.readUInt8(PACKET_CTX.maglev) !== 0,
-      verdict,
-      reason,
-    };
+    const base = decodeFrontend(ctx);
     if (established) return { ...base, established };
     // np_decide's first check, done here on the same LPM map (see bpf/explain_nodeport.c).
-    const host = `${canonicalIp(request.client) ?? request.client}/${src.family === 4 ? 32 : 128}`;
+    const host = `${canonicalIp(request.client) ?? request.client}/${family === 4 ? 32 : 128}`;
     const allow = this.#srcRanges.lookup(encodeSrcRangeKey(base.serviceId, host));
     if (allow !== undefined && allow[0] === 0) return { ...base, verdict: 'DROPPED', reason: 'SOURCE_RANGE' };
-    if (verdict !== 'FORWARDED') return base;
+    if (base.verdict !== 'FORWARDED') return base;
     return {
       ...base,
       pickedBy: ctx.readUInt8(PACKET_CTX.byMaglev) ? 'maglev' : 'random slot',
-      backend: backend(),
+      backend: decodeBackend(ctx),
     };
   }
 
@@ -188,4 +143,65 @@ export class PacketExplainer implements Disposable {
     this.#srcRanges.close();
     this.#object.close();
   }
+}
+
+/** The program's input: the 5-tuple and whether the destination is a node address. */
+function encodeRequest(request: PacketExplainRequest): { ctx: Buffer; family: 4 | 6 } {
+  const src = parseIp(request.client);
+  const dst = parseIp(request.address);
+  if (!src) throw new InvalidArgumentError(`explain: --from: "${request.client}" is not an IP address`);
+  if (!dst) throw new InvalidArgumentError(`explain: --to: "${request.address}" is not an IP address`);
+  if (src.family !== dst.family)
+    throw new InvalidArgumentError(
+      `explain: --from ${request.client} and --to ${request.address} are not the same IP family`,
+    );
+  const ctx = Buffer.alloc(PACKET_CTX.size);
+  Buffer.from(src.bytes).copy(ctx, PACKET_CTX.src);
+  Buffer.from(dst.bytes).copy(ctx, PACKET_CTX.dst);
+  ctx.writeUInt16BE(request.clientPort, PACKET_CTX.sport);
+  ctx.writeUInt16BE(request.port, PACKET_CTX.dport);
+  ctx.writeUInt8(protocolNumber(request.protocol, 'explain: --protocol'), PACKET_CTX.proto);
+  ctx.writeUInt8(dst.family === 6 ? 1 : 0, PACKET_CTX.v6);
+  const nodeAddress =
+    request.nodeAddress ?? localAddresses().has(canonicalIp(request.address) ?? request.address);
+  ctx.writeUInt8(nodeAddress ? 1 : 0, PACKET_CTX.nodeAddr);
+  return { ctx, family: src.family };
+}
+
+function decodeBackend(ctx: Buffer): NonNullable<PacketExplanation['backend']> {
+  return {
+    address: readAddress(ctx, PACKET_CTX.backend),
+    port: ctx.readUInt16BE(PACKET_CTX.backendPort),
+    id: ctx.readUInt32LE(PACKET_CTX.backendId),
+    local: ctx.readUInt8(PACKET_CTX.backendLocal) !== 0,
+  };
+}
+
+/** The flow's conntrack entry, when it exists. */
+function decodeEstablished(ctx: Buffer): PacketExplanation['established'] {
+  if (!ctx.readUInt8(PACKET_CTX.established)) return undefined;
+  const { address, port, id, local } = decodeBackend(ctx);
+  const ctFlags = ctx.readUInt8(PACKET_CTX.ctFlags);
+  return {
+    backend: address,
+    port,
+    backendId: id,
+    snat: (ctFlags & CT_F_SNAT) !== 0,
+    dsr: (ctFlags & CT_F_DSR) !== 0,
+    local,
+  };
+}
+
+/** The frontend the program matched and its decision for a new flow. */
+function decodeFrontend(ctx: Buffer): PacketExplanation & { readonly serviceId: number; readonly verdict: string } {
+  return {
+    found: true,
+    kind: KINDS[ctx.readUInt8(PACKET_CTX.kind)] ?? 'unknown',
+    wildcard: ctx.readUInt8(PACKET_CTX.wildcard) !== 0,
+    serviceId: ctx.readUInt32LE(PACKET_CTX.serviceId),
+    backendSlots: ctx.readUInt16LE(PACKET_CTX.count),
+    maglev: ctx.readUInt8(PACKET_CTX.maglev) !== 0,
+    verdict: named(VERDICTS, ctx.readUInt8(PACKET_CTX.verdict)),
+    reason: named(REASONS, ctx.readUInt8(PACKET_CTX.reason)),
+  };
 }
