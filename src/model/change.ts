@@ -13,16 +13,18 @@ export interface ChangeObjects {
 
 export type ChangeKind = keyof ChangeObjects;
 
+/** An object before and after one event, of whatever type (a list-watch delivers these untagged). */
+export interface Transition<T> {
+  readonly previous: T | undefined;
+  readonly current: T | undefined;
+}
+
 /**
  * One change of an object of kind K. Distributes over a union of kinds, so `Change<'Service' |
  * 'Node'>` is a union that narrows on `kind`.
  */
 export type Change<K extends ChangeKind = ChangeKind> = K extends ChangeKind
-  ? {
-      readonly kind: K;
-      readonly previous: ChangeObjects[K] | undefined;
-      readonly current: ChangeObjects[K] | undefined;
-    }
+  ? { readonly kind: K } & Transition<ChangeObjects[K]>
   : never;
 
 /** A change that also names its object (`namespace/name`, or `name` for a Node), as the manifest source emits it. */

@@ -16,7 +16,7 @@ export type { EndpointInfo, CategorizedEndpoints, TrafficPolicies } from './endp
 export { ServiceModel } from './service-model.ts';
 export { nodeContextFrom } from './node-context.ts';
 export type { ModelChange, ModelSync, ServiceModelOptions, SourceKind } from './service-model.ts';
-export type { Change, ChangeKind, ChangeObjects, KeyedChange } from './change.ts';
+export type { Change, ChangeKind, ChangeObjects, KeyedChange, Transition } from './change.ts';
 export { validateService, validateEndpointSlice, validateNode, describeService } from './validate.ts';
 export type { ServiceValidationOptions } from './validate.ts';
 export { resolve } from './resolve.ts';

@@ -4,6 +4,7 @@
 // exponential backoff and jitter, restarts a watch that has gone silent, and reports the age of its
 // last event so health checks can see a stuck source.
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Transition } from '../../model/change.ts';
 import { KubeApiError } from './client.ts';
 
 export interface KubeApi {
@@ -19,10 +20,7 @@ export interface ObjectWithMeta {
   };
 }
 
-export interface ListWatchChange<T> {
-  readonly previous: T | undefined;
-  readonly current: T | undefined;
-}
+export type ListWatchChange<T> = Transition<T>;
 
 export interface ListWatchOptions<T> {
   /** Collection path, e.g. `/api/v1/services` or `/apis/discovery.k8s.io/v1/endpointslices`. */
