@@ -5,63 +5,18 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { CliError, EXIT, type ExitCode } from './errors.ts';
+import { readStatusFile as readStatus, StatusFileError, type StatusFileView } from '../common/status-file.ts';
 
-/** The parts of the agent's status file (src/agent/run.ts writes it) that status relies on. */
-export interface StatusFile {
-  readonly pid: number;
-  readonly updatedAt?: number;
-  /** The agent's API socket, when the agent names it (else `observe.sock` in the run dir). */
-  readonly apiSocket?: string | null;
-  readonly agent: {
-    readonly ready: boolean;
-    readonly syncs: number;
-    readonly failedSyncs: number;
-    readonly services: number;
-    readonly frontends: number;
-    readonly lastSync?: { readonly at: number; readonly ok: boolean; readonly durationMs: number } | undefined;
-    readonly invalidObjects: readonly { readonly message: string }[];
-    readonly warnings: readonly string[];
-  };
-  readonly sourceStatus?: { readonly issues?: readonly { readonly object?: string; readonly field?: string; readonly message: string; readonly file?: string }[] };
-}
+export type { StatusFileView as StatusFile } from '../common/status-file.ts';
 
-function corrupt(file: string, problem: string): CliError {
-  return new CliError(
-    `${file}: ${problem}: the agent's status file is corrupt (the agent rewrites it every 2 s; if no agent runs, remove the file)`,
-    EXIT.failed,
-  );
-}
-
-function checkField(file: string, object: Record<string, unknown>, prefix: string, field: string, type: 'number' | 'boolean' | 'array'): void {
-  const value = object[field];
-  const ok = type === 'array' ? Array.isArray(value) : typeof value === type;
-  if (!ok) throw corrupt(file, `field ${prefix}${field}: ${value === undefined ? 'missing' : `not a${type === 'array' ? 'n' : ''} ${type}`}`);
-}
-
-/** The status file, or undefined if there is none; an error naming the file and field if it is corrupt. */
-export function readStatusFile(file: string): StatusFile | undefined {
-  let text: string;
+/** The status file (src/common/status-file.ts reads it); a corrupt one is a CLI failure naming file and field. */
+export function readStatusFile(file: string): StatusFileView | undefined {
   try {
-    text = fs.readFileSync(file, 'utf8');
+    return readStatus(file);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if (err instanceof StatusFileError) throw new CliError(err.message, EXIT.failed);
     throw err;
   }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw corrupt(file, `not valid JSON (${(err as Error).message})`);
-  }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw corrupt(file, 'not a JSON object');
-  const top = raw as Record<string, unknown>;
-  if (!Number.isInteger(top.pid) || (top.pid as number) <= 0) throw corrupt(file, `field pid: ${top.pid === undefined ? 'missing' : 'not a positive integer'}`);
-  if (typeof top.agent !== 'object' || top.agent === null) throw corrupt(file, 'field agent: missing or not an object');
-  const agent = top.agent as Record<string, unknown>;
-  checkField(file, agent, 'agent.', 'ready', 'boolean');
-  for (const f of ['syncs', 'failedSyncs', 'services', 'frontends']) checkField(file, agent, 'agent.', f, 'number');
-  for (const f of ['invalidObjects', 'warnings']) checkField(file, agent, 'agent.', f, 'array');
-  return raw as StatusFile;
 }
 
 export type ProcessState = 'agent' | 'gone' | 'other';
@@ -106,7 +61,7 @@ export function probeApiSocket(socketPath: string, timeoutMs = 2000): Promise<So
 
 export interface HealthInput {
   readonly statusFile: string;
-  readonly status: StatusFile | undefined;
+  readonly status: StatusFileView | undefined;
   readonly processState: ProcessState | undefined;
   readonly socketPath: string;
   /** Probed whenever there is a status file. */
