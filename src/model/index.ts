@@ -1,4 +1,8 @@
 // The pure Service model: Kubernetes objects in, the per-node frontend table out.
+// A source's Change (change.ts) goes to ServiceModel.apply, which hands it to the service or
+// endpoints change tracker (each keeps its last valid objects, validate.ts); sync() recomputes
+// the touched Services (frontends.ts) into the frontend table (frontend-table.ts), which returns
+// the minimal FrontendDiff the datapath writer applies.
 //
 //   const model = new ServiceModel({ nodeName: 'node-1', nodeAddresses: ['172.30.0.1'],
 //                                    awaitSources: ['Service', 'EndpointSlice'] }); // optional gate
