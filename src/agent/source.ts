@@ -15,6 +15,10 @@ export interface AgentSourceOptions {
   readonly source: 'standalone' | 'kubernetes';
   readonly manifests: string;
   readonly stateDir: string;
+  /** Standalone: how long a changed file must be quiet before it is read (its last complete version serves meanwhile). */
+  readonly manifestSettleMs?: number;
+  /** Standalone: larger manifest files are refused by name, unread. */
+  readonly manifestMaxFileBytes?: number;
   readonly nodeName: string;
   readonly kubeconfig?: string;
   readonly server?: string;
@@ -49,6 +53,8 @@ export class AgentSource {
     }
     const manifests = ManifestSource.open(o.manifests, {
       stateDir: o.stateDir,
+      ...(o.manifestSettleMs !== undefined ? { settleMs: o.manifestSettleMs } : {}),
+      ...(o.manifestMaxFileBytes !== undefined ? { maxFileBytes: o.manifestMaxFileBytes } : {}),
       // What the pinned maps serve now: a lost or corrupt allocations.json is rebuilt from it, and
       // no live VIP or NodePort is ever handed to another Service.
       liveAllocations: liveAllocationsFrom(lb.readBack(), (id) => lb.backend(id)?.address),

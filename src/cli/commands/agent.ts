@@ -97,6 +97,8 @@ function addSourceOptions(command: Command): void {
     .addOption(new Option('--source <kind>', 'where Services come from').choices(['standalone', 'kubernetes']).default('standalone'))
     .option('--manifests <dir>', 'standalone: directory of Kubernetes YAML', '/etc/ferry/manifests')
     .option('--state-dir <dir>', 'standalone: where allocations persist', '/var/lib/ferry')
+    .option('--manifest-settle-ms <ms>', 'standalone: a changed file is read once it has been quiet this long', nonNegative('--manifest-settle-ms'), 250)
+    .option('--manifest-max-file-bytes <n>', 'standalone: larger manifest files are refused by name', count('--manifest-max-file-bytes'), 4 * 1024 * 1024)
     .option('--run-dir <dir>', 'status and ready files', DEFAULT_RUN_DIR)
     .option('--kubeconfig <file>', 'kubernetes: kubeconfig (default: in-cluster, then ~/.kube/config)')
     .option('--server <url>', 'kubernetes: API server address (needed when kube-proxy is gone)')
@@ -153,6 +155,8 @@ function runOptions(o: Record<string, unknown>): RunOptions {
     source: o.source as 'standalone' | 'kubernetes',
     manifests: o.manifests as string,
     stateDir: o.stateDir as string,
+    manifestSettleMs: o.manifestSettleMs as number,
+    manifestMaxFileBytes: o.manifestMaxFileBytes as number,
     runDir: o.runDir as string,
     ...(o.kubeconfig ? { kubeconfig: o.kubeconfig as string } : {}),
     ...(o.server ? { server: o.server as string } : {}),

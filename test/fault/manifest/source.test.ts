@@ -305,7 +305,7 @@ test('defect 8: a file over the size cap is refused by name without being read',
     r.source.errors().some((e) => e.startsWith('big.yaml:') && e.includes('over the limit of 1024')),
     r.source.errors().join('; '),
   );
-  table.row('manifest over --max-file-bytes', 'refused by name, unread; other files served');
+  table.row('manifest over the size cap (--manifest-max-file-bytes)', 'refused by name, unread; other files served');
 });
 
 test('defect 2: a file whose mtime is in the future (a skewed NFS clock) is read once it has been quiet', async (t) => {
