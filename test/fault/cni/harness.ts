@@ -2,20 +2,14 @@
 // netns the test creates, wiring pods into pod netns it also creates. Nothing touches the root
 // namespace; every netns and temp dir made here is removed by the returned cleanup, even when the
 // test fails.
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { fileURLToPath } from 'node:url';
+import { runPlugin, type PluginRun } from '../../support/cni-plugin.ts';
 
-export const PLUGIN = fileURLToPath(new URL('../../../bin/ferry-cni', import.meta.url));
 export const NETWORK = 'ferry';
-
-export interface PluginRun {
-  readonly code: number;
-  /** The parsed stdout: a result, or the spec's error object ({code, msg}). */
-  readonly out: Record<string, unknown> | undefined;
-}
+export type { PluginRun };
 
 export interface PodLink {
   readonly owner: string | undefined;
@@ -65,21 +59,7 @@ export class CniNode {
   }
 
   run(env: Record<string, string>, stdin: string): Promise<PluginRun> {
-    return new Promise((resolve, reject) => {
-      const child = execFile(
-        'nsenter',
-        [`--net=${this.node}`, '--', PLUGIN],
-        { env: { PATH: process.env.PATH, FERRY_LOG_LEVEL: 'silent', CNI_PATH: '/usr/lib/cni', ...env } },
-        (error, stdout) => {
-          if (error && typeof error.code !== 'number') return reject(error);
-          resolve({
-            code: child.exitCode ?? -1,
-            out: stdout.trim() ? (JSON.parse(stdout) as Record<string, unknown>) : undefined,
-          });
-        },
-      );
-      child.stdin!.end(stdin);
-    });
+    return runPlugin(this.node, env, stdin);
   }
 
   call(

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { faultTable } from '../support/fault-table.ts';
 import { CniNode, ips } from './harness.ts';
+import { addForeignEth0 } from '../../support/cni-plugin.ts';
 
 const table = faultTable('ferry-cni: interface ownership (issue #12, defect 16)');
 
@@ -59,19 +60,7 @@ test('an interface a CNI ADD did not make (no owner tag) is never deleted by nam
   const pod = n.netns();
   // Someone else's eth0 in the pod (another plugin's): the host end for this container does not
   // exist, which is the case where DEL falls back to deleting the pod end by name.
-  const { execFileSync } = await import('node:child_process');
-  execFileSync('nsenter', [
-    `--net=${pod}`,
-    'ip',
-    'link',
-    'add',
-    'eth0',
-    'type',
-    'veth',
-    'peer',
-    'name',
-    'other0',
-  ]);
+  addForeignEth0(pod);
   assert.equal((await n.call('DEL', 'not-mine', pod)).code, 0);
   assert.ok(n.podLink(pod), 'eth0 survives');
   table.row(

@@ -2,14 +2,11 @@
 // "node" netns this test creates, wiring pods in pod netns it also creates. Nothing touches root.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import { addForeignEth0, runPlugin, type PluginRun } from '../../support/cni-plugin.ts';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { fileURLToPath } from 'node:url';
-
-const root = fileURLToPath(new URL('../../../', import.meta.url));
-const PLUGIN = `${root}bin/ferry-cni`;
 
 interface Fixture {
   readonly node: string; // netns path the plugin runs in
@@ -48,27 +45,8 @@ function fixture(t: TestContext, ranges = ['10.244.1.0/24', 'fd00:10:244:1::/64'
   return { node, dataDir, conf, pod: () => netns(t, 'fcp') };
 }
 
-interface PluginRun {
-  readonly code: number;
-  readonly out: Record<string, unknown> | undefined;
-}
-
 function cni(f: Fixture, env: Record<string, string>, stdin: string): Promise<PluginRun> {
-  return new Promise((resolve, reject) => {
-    const child = execFile(
-      'nsenter',
-      [`--net=${f.node}`, '--', PLUGIN],
-      { env: { PATH: process.env.PATH, FERRY_LOG_LEVEL: 'silent', CNI_PATH: '/usr/lib/cni', ...env } },
-      (error, stdout) => {
-        if (error && typeof error.code !== 'number') return reject(error);
-        resolve({
-          code: child.exitCode ?? -1,
-          out: stdout.trim() ? (JSON.parse(stdout) as Record<string, unknown>) : undefined,
-        });
-      },
-    );
-    child.stdin!.end(stdin);
-  });
+  return runPlugin(f.node, env, stdin);
 }
 
 function envFor(cmd: string, id: string, netnsPath: string, ifname = 'eth0'): Record<string, string> {
@@ -134,18 +112,7 @@ test('ADD wires a dual-stack pod that is reachable; CHECK passes; DEL removes it
 test('ADD fails with code 100 when the pod already has an interface of that name, and leaves nothing', async (t) => {
   const f = fixture(t);
   const pod = f.pod();
-  execFileSync('nsenter', [
-    `--net=${pod}`,
-    'ip',
-    'link',
-    'add',
-    'eth0',
-    'type',
-    'veth',
-    'peer',
-    'name',
-    'other0',
-  ]);
+  addForeignEth0(pod);
   const add = await cni(f, envFor('ADD', 'pod-x', pod), f.conf());
   assert.equal(add.code, 1);
   assert.equal(add.out!.code, 100, JSON.stringify(add.out));
