@@ -191,11 +191,13 @@ static __always_inline int np_reject(ctx_t *ctx)
 	struct np_pkt p;
 	int rc = -1;
 
-	if (np_parse(ctx, &p))
+	if (np_parse(ctx, &p)) { /* parsed before the tail call, so only a bug lands here: count it */
+		np_count(NP_STAT_DROP_ERROR);
 		return CTX_DROP;
+	}
 	if (p.t.proto == IPPROTO_TCP) {
-		if (p.tcp_flags & TCP_F_RST)
-			return CTX_DROP; /* never answer a RST */
+		if (p.tcp_flags & TCP_F_RST) /* reported: the REJECTED event went out; never answer a RST */
+			return CTX_DROP;
 		rc = np_reject_tcp(ctx, &p);
 	} else if (p.t.proto == IPPROTO_UDP) {
 		rc = np_reject_udp(ctx, &p);

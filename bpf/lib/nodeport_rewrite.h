@@ -62,6 +62,14 @@ static __always_inline int np_set_port(ctx_t *ctx, struct np_pkt *p, int is_dst,
 }
 
 /* ---- forwarding ---- */
+/* A rewrite of an already translated packet failed. Counted only: an event here would need a
+ * second flow record on a stack the translating stage has already filled to the limit. */
+static __always_inline int np_forward_failed(void)
+{
+	np_count(NP_STAT_DROP_ERROR);
+	return CTX_DROP;
+}
+
 /* Hand the translated packet on: by default to the stack (routing, neighbour resolution, TTL);
  * with cfg_fib_redirect, look the route up here and send it straight out. */
 static __always_inline int np_forward(ctx_t *ctx, const struct np_pkt *p, int local_src)
@@ -102,7 +110,7 @@ static __always_inline int np_forward(ctx_t *ctx, const struct np_pkt *p, int lo
 		if (ctx_store(ctx, ETH_HLEN + 8, &ttl, 1) ||
 		    ctx_l3_csum_add(ctx, ETH_HLEN + 10, csum_diff16(bpf_htons((__u16)(ttl + 1) << 8),
 								 bpf_htons((__u16)ttl << 8))))
-			return CTX_DROP;
+			return np_forward_failed();
 	} else {
 		__u8 hop;
 
@@ -110,10 +118,10 @@ static __always_inline int np_forward(ctx_t *ctx, const struct np_pkt *p, int lo
 			return CTX_PASS;
 		hop--;
 		if (ctx_store(ctx, ETH_HLEN + 7, &hop, 1))
-			return CTX_DROP;
+			return np_forward_failed();
 	}
 	if (ctx_store(ctx, 0, fib.dmac, 6) || ctx_store(ctx, 6, fib.smac, 6))
-		return CTX_DROP;
+		return np_forward_failed();
 	np_count(NP_STAT_REDIRECT);
 	return ctx_redirect(ctx, fib.ifindex);
 }
