@@ -1,0 +1,246 @@
+// Policy compiled into the datapath's table shapes for one node: the address map (identities and
+// LPM entries, address-map.ts) and, for each local pod that some policy isolates, one table keyed
+// by (peer identity or ANY, direction, protocol, port prefix) whose entries allow, each naming
+// the policy and rule that allowed. A miss in an isolated direction is the deny. A pod that no
+// policy selects gets no table: the datapath's one lookup (endpoint → table) misses and passes.
+// The same rule-reading code as the reference decision (peers.ts) builds the entries, and the
+// unit tests check lookup() over these tables against evaluate() for random clusters.
+import type {
+  Direction,
+  NetworkPolicy,
+  NetworkPolicyPort,
+  PolicyCluster,
+  PolicyPod,
+  PolicyProtocol,
+} from './api.ts';
+import { PROTOCOLS, podKey, policyKey } from './api.ts';
+import { buildAddressMap, type AddressMap } from './address-map.ts';
+import { IDENTITY_ANY, IdentityAllocator, type IdentityInfo } from './identity.ts';
+import {
+  hasType,
+  ipBlockMatchesPrefixes,
+  portProtocol,
+  portRange,
+  resolveNamedPort,
+  rulesOf,
+  selectorPeerMatches,
+  type RuleView,
+} from './peers.ts';
+import { selects } from './evaluate.ts';
+import { flattenRanges, rangeToPrefixes, type CreditedRange } from './ports.ts';
+import { canonicalAddress } from './addresses.ts';
+
+export const PROTOCOL_NUMBER: Readonly<Record<PolicyProtocol, number>> = { TCP: 6, UDP: 17, SCTP: 132 };
+/** The policy id of the entries that let the pod's own node in (kubelet probes); no object has it. */
+export const NODE_POLICY_ID = 0;
+
+export interface PolicyEntry {
+  readonly identity: number; // IDENTITY_ANY or a peer identity
+  readonly direction: Direction;
+  readonly protocol: number; // IANA number
+  readonly port: number; // first port of the prefix
+  readonly prefixLen: number; // 0-16
+  readonly policy: number; // policy id, NODE_POLICY_ID for the node's own entries
+  readonly rule: number; // index into that policy's spec.ingress / spec.egress
+}
+
+export interface EndpointTable {
+  readonly pod: string; // namespace/name
+  /** Policy ids that isolate the pod, per direction; empty = that direction is not isolated. */
+  readonly isolatedBy: Readonly<Record<Direction, readonly number[]>>;
+  readonly entries: ReadonlyMap<string, PolicyEntry>;
+}
+
+export interface NodePolicy extends AddressMap {
+  readonly node: string;
+  /** Every local pod address → its pod, isolated or not. */
+  readonly local: ReadonlyMap<string, string>;
+  /** Tables of the local pods that some policy isolates; no entry = not isolated. */
+  readonly tables: ReadonlyMap<string, EndpointTable>;
+  readonly policyIds: ReadonlyMap<string, number>;
+}
+
+export function entryKey(
+  identity: number,
+  direction: Direction,
+  protocol: number,
+  port: number,
+  prefixLen: number,
+): string {
+  return `${identity}|${direction}|${protocol}|${port}/${prefixLen}`;
+}
+
+/** Numbers that survive recompiles: pass the same allocators each time. */
+export interface CompileState {
+  readonly identities: IdentityAllocator;
+  readonly policies: IdentityAllocator;
+}
+
+export function newCompileState(): CompileState {
+  return { identities: new IdentityAllocator(), policies: new IdentityAllocator(1) };
+}
+
+interface Credit {
+  readonly policy: number;
+  readonly rule: number;
+}
+
+// The node's own entries lose to any rule, so a flow a rule allows is credited to that rule.
+const creditOrder = (a: Credit, b: Credit): number => rank(a) - rank(b) || a.rule - b.rule;
+const rank = (c: Credit): number => (c.policy === NODE_POLICY_ID ? Number.MAX_SAFE_INTEGER : c.policy);
+
+type Ranges = Map<string, CreditedRange<Credit>[]>; // `${identity}|${protocol}` → ranges
+
+function addRange(
+  out: Ranges,
+  identity: number,
+  protocol: PolicyProtocol,
+  range: readonly [number, number],
+  credit: Credit,
+): void {
+  const key = `${identity}|${PROTOCOL_NUMBER[protocol]}`;
+  const list = out.get(key) ?? [];
+  list.push({ lo: range[0], hi: range[1], credit });
+  out.set(key, list);
+}
+
+interface Context {
+  readonly cluster: PolicyCluster;
+  readonly map: AddressMap;
+  readonly podIdentities: readonly IdentityInfo[];
+}
+
+/** The identities a rule's peers match, or ANY for a rule with no peers. */
+function peerIdentities(ctx: Context, policy: NetworkPolicy, rule: RuleView): number[] | typeof IDENTITY_ANY {
+  if (!rule.peers?.length) return IDENTITY_ANY;
+  const out = new Set<number>();
+  for (const peer of rule.peers) {
+    for (const info of ctx.map.identities.values()) {
+      const hit = peer.ipBlock
+        ? ipBlockMatchesPrefixes(peer.ipBlock, info.prefixes)
+        : info.kind === 'pod' &&
+          selectorPeerMatches(policy, peer, {
+            pod: { namespace: info.namespace!, labels: info.labels! },
+            namespaceLabels: info.namespaceLabels,
+          });
+      if (hit) out.add(info.id);
+    }
+  }
+  return [...out];
+}
+
+/** One policy port of one rule into ranges per (identity, protocol). */
+function addPort(
+  ctx: Context,
+  out: Ranges,
+  endpoint: PolicyPod,
+  direction: Direction,
+  targets: number[] | typeof IDENTITY_ANY,
+  port: NetworkPolicyPort | undefined,
+  credit: Credit,
+): void {
+  const protocols = port ? [portProtocol(port)] : PROTOCOLS;
+  if (port && typeof port.port === 'string' && direction === 'egress') {
+    // The name means what the destination pod says: resolved per peer identity, never for ANY.
+    const name = port.port;
+    const peers =
+      targets === IDENTITY_ANY ? ctx.podIdentities : targets.map((id) => ctx.map.identities.get(id)!);
+    for (const info of peers) {
+      const n = resolveNamedPort(info.namedPorts, name, portProtocol(port));
+      if (n !== undefined) addRange(out, info.id, portProtocol(port), [n, n], credit);
+    }
+    return;
+  }
+  const range = port ? portRange(port, endpoint.ports) : ([0, 65535] as const);
+  if (range === undefined) return;
+  for (const id of targets === IDENTITY_ANY ? [IDENTITY_ANY] : targets) {
+    for (const protocol of protocols) addRange(out, id, protocol, range, credit);
+  }
+}
+
+function directionRanges(
+  ctx: Context,
+  endpoint: PolicyPod,
+  direction: Direction,
+  policies: readonly NetworkPolicy[],
+  ids: ReadonlyMap<string, number>,
+): Ranges {
+  const out: Ranges = new Map();
+  for (const policy of policies) {
+    for (const rule of rulesOf(policy, direction)) {
+      const credit = { policy: ids.get(policyKey(policy))!, rule: rule.index };
+      const targets = peerIdentities(ctx, policy, rule);
+      for (const port of rule.ports?.length ? rule.ports : [undefined])
+        addPort(ctx, out, endpoint, direction, targets, port, credit);
+    }
+  }
+  if (direction === 'ingress') {
+    for (const info of ctx.map.identities.values()) {
+      if (info.kind !== 'host') continue;
+      for (const protocol of PROTOCOLS)
+        addRange(out, info.id, protocol, [0, 65535], { policy: NODE_POLICY_ID, rule: 0 });
+    }
+  }
+  return out;
+}
+
+function toEntries(ranges: Ranges, direction: Direction, into: Map<string, PolicyEntry>): void {
+  for (const [key, list] of ranges) {
+    const [identity, protocol] = key.split('|').map(Number) as [number, number];
+    for (const r of flattenRanges(list, creditOrder)) {
+      for (const p of rangeToPrefixes(r.lo, r.hi)) {
+        const entry = {
+          identity,
+          direction,
+          protocol,
+          port: p.value,
+          prefixLen: p.prefixLen,
+          policy: r.credit.policy,
+          rule: r.credit.rule,
+        };
+        into.set(entryKey(identity, direction, protocol, p.value, p.prefixLen), entry);
+      }
+    }
+  }
+}
+
+function buildTable(
+  ctx: Context,
+  pod: PolicyPod,
+  ids: ReadonlyMap<string, number>,
+): EndpointTable | undefined {
+  const selecting = ctx.cluster.policies.filter((p) => selects(p, pod));
+  const isolating = (d: Direction): NetworkPolicy[] => selecting.filter((p) => hasType(p, d));
+  const ingress = isolating('ingress');
+  const egress = isolating('egress');
+  if (ingress.length === 0 && egress.length === 0) return undefined;
+  const entries = new Map<string, PolicyEntry>();
+  if (ingress.length > 0) toEntries(directionRanges(ctx, pod, 'ingress', ingress, ids), 'ingress', entries);
+  if (egress.length > 0) toEntries(directionRanges(ctx, pod, 'egress', egress, ids), 'egress', entries);
+  const idsOf = (list: NetworkPolicy[]): number[] =>
+    list.map((p) => ids.get(policyKey(p))!).sort((a, b) => a - b);
+  return { pod: podKey(pod), isolatedBy: { ingress: idsOf(ingress), egress: idsOf(egress) }, entries };
+}
+
+/** Compiles the cluster's policy for the pods of one node. */
+export function compileNode(
+  cluster: PolicyCluster,
+  node: string,
+  state: CompileState = newCompileState(),
+): NodePolicy {
+  const map = buildAddressMap(cluster, node, state.identities);
+  const policyIds = state.policies.assign(cluster.policies.map(policyKey));
+  const ctx: Context = {
+    cluster,
+    map,
+    podIdentities: [...map.identities.values()].filter((i) => i.kind === 'pod'),
+  };
+  const local = new Map<string, string>();
+  const tables = new Map<string, EndpointTable>();
+  for (const pod of cluster.pods.filter((p) => p.node === node)) {
+    for (const ip of pod.ips) local.set(canonicalAddress(ip), podKey(pod));
+    const table = buildTable(ctx, pod, policyIds);
+    if (table) tables.set(podKey(pod), table);
+  }
+  return { node, ...map, local, tables, policyIds };
+}
