@@ -137,15 +137,16 @@ function checkCidr(p: Problems, text: unknown, f: string): Cidr | undefined {
     p.add(f, 'must be a string');
     return undefined;
   }
-  const cidr = parseCidr(text);
-  if (!cidr) {
-    p.add(f, `"${text}" is not a valid CIDR (e.g. 10.9.8.0/24 or 2001:db8::/64; no leading 0s)`);
+  const slash = text.indexOf('/');
+  const ip = slash < 0 ? undefined : parseIp(text.slice(0, slash));
+  // parseCidr reads ::ffff:a.b.c.d as IPv4, so the mapped form is caught on the address first.
+  if (ip && ip.family === 4 && text.slice(0, slash).includes(':')) {
+    p.add(f, `"${text}" must not have an IPv4-mapped IPv6 address`);
     return undefined;
   }
-  const ipText = text.slice(0, text.indexOf('/'));
-  const ip = parseIp(ipText)!;
-  if (ipText.includes(':') && ip.family === 4) {
-    p.add(f, `"${text}" must not have an IPv4-mapped IPv6 address`);
+  const cidr = parseCidr(text);
+  if (!cidr || !ip) {
+    p.add(f, `"${text}" is not a valid CIDR (e.g. 10.9.8.0/24 or 2001:db8::/64; no leading 0s)`);
     return undefined;
   }
   if (ip.bytes.some((b, i) => b !== cidr.address.bytes[i])) {
