@@ -5,9 +5,10 @@
 //
 // Upstream leaves open whether an ipBlock also matches pod IPs (the API docs speak of
 // "cluster-external" addresses). Here it does, by address, like a selector-free match on any
-// source or destination: the upstream e2e suite ("should enforce except clause while egress
-// access to server in CIDR block", "should allow ingress access from updated pod" with a pod-IP
-// CIDR) and cyclonus's ip-block cases both put pod IPs in ipBlocks and expect them to match.
+// source or destination: the upstream e2e suite ("should allow egress access to server in CIDR
+// block", "should enforce except clause while egress access to server in CIDR block") puts the
+// server pod's IP in the cidr and in the except, and cyclonus's IPPeerMatcher matches an ipBlock
+// against the peer's IP whether or not the peer is a pod (pkg/matcher/ippeermatcher.go).
 import type { Direction, NetworkPolicy, PolicyCluster, PolicyPod, PolicyProtocol } from './api.ts';
 import { namespaceLabels, podKey, policyKey } from './api.ts';
 import {
