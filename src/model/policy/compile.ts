@@ -108,11 +108,23 @@ interface Context {
   readonly cluster: PolicyCluster;
   readonly map: AddressMap;
   readonly podIdentities: readonly IdentityInfo[];
+  /** A rule's peers → identities, once per compile (by policy, direction, rule). */
+  readonly peers: Map<string, number[] | typeof IDENTITY_ANY>;
+  /** Entries by what they depend on: the isolating policies and, for named ingress ports, the pod's ports. */
+  readonly entries: Map<string, ReadonlyMap<string, PolicyEntry>>;
 }
 
 /** The identities a rule's peers match, or ANY for a rule with no peers. */
-function peerIdentities(ctx: Context, policy: NetworkPolicy, rule: RuleView): number[] | typeof IDENTITY_ANY {
+function peerIdentities(
+  ctx: Context,
+  policy: NetworkPolicy,
+  direction: Direction,
+  rule: RuleView,
+): number[] | typeof IDENTITY_ANY {
   if (!rule.peers?.length) return IDENTITY_ANY;
+  const key = `${policyKey(policy)}|${direction}|${rule.index}`;
+  const cached = ctx.peers.get(key);
+  if (cached !== undefined) return cached;
   const out = new Set<number>();
   for (const peer of rule.peers) {
     for (const info of ctx.map.identities.values()) {
@@ -126,6 +138,7 @@ function peerIdentities(ctx: Context, policy: NetworkPolicy, rule: RuleView): nu
       if (hit) out.add(info.id);
     }
   }
+  ctx.peers.set(key, [...out]);
   return [...out];
 }
 
@@ -169,7 +182,7 @@ function directionRanges(
   for (const policy of policies) {
     for (const rule of rulesOf(policy, direction)) {
       const credit = { policy: ids.get(policyKey(policy))!, rule: rule.index };
-      const targets = peerIdentities(ctx, policy, rule);
+      const targets = peerIdentities(ctx, policy, direction, rule);
       for (const port of rule.ports?.length ? rule.ports : [undefined])
         addPort(ctx, out, endpoint, direction, targets, port, credit);
     }
@@ -214,12 +227,21 @@ function buildTable(
   const ingress = isolating('ingress');
   const egress = isolating('egress');
   if (ingress.length === 0 && egress.length === 0) return undefined;
-  const entries = new Map<string, PolicyEntry>();
-  if (ingress.length > 0) toEntries(directionRanges(ctx, pod, 'ingress', ingress, ids), 'ingress', entries);
-  if (egress.length > 0) toEntries(directionRanges(ctx, pod, 'egress', egress, ids), 'egress', entries);
   const idsOf = (list: NetworkPolicy[]): number[] =>
     list.map((p) => ids.get(policyKey(p))!).sort((a, b) => a - b);
-  return { pod: podKey(pod), isolatedBy: { ingress: idsOf(ingress), egress: idsOf(egress) }, entries };
+  const isolatedBy = { ingress: idsOf(ingress), egress: idsOf(egress) };
+  // Pods isolated by the same policies share one entries map (and the datapath can share the
+  // inner map): ingress reads the pod itself only through its named ports.
+  const signature = JSON.stringify([isolatedBy, ingress.length > 0 ? pod.ports : []]);
+  let entries = ctx.entries.get(signature);
+  if (!entries) {
+    const built = new Map<string, PolicyEntry>();
+    if (ingress.length > 0) toEntries(directionRanges(ctx, pod, 'ingress', ingress, ids), 'ingress', built);
+    if (egress.length > 0) toEntries(directionRanges(ctx, pod, 'egress', egress, ids), 'egress', built);
+    ctx.entries.set(signature, built);
+    entries = built;
+  }
+  return { pod: podKey(pod), isolatedBy, entries };
 }
 
 /** Compiles the cluster's policy for the pods of one node. */
@@ -234,6 +256,8 @@ export function compileNode(
     cluster,
     map,
     podIdentities: [...map.identities.values()].filter((i) => i.kind === 'pod'),
+    peers: new Map(),
+    entries: new Map(),
   };
   const local = new Map<string, string>();
   const tables = new Map<string, EndpointTable>();
