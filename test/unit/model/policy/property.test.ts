@@ -61,6 +61,8 @@ const CIDRS: Record<string, string[]> = {
   '172.30.0.0/16': ['172.30.0.1/32'],
   '0.0.0.0/0': ['10.0.0.0/8', '10.0.0.0/24', '192.0.2.0/25'],
   '192.0.2.0/24': ['192.0.2.0/26'],
+  'fd00::/64': ['fd00::/126', 'fd00::8/125'],
+  '::/0': ['fd00::/64', 'fd30::1/128'],
 };
 const ipBlock = fc
   .constantFrom(...Object.keys(CIDRS))
@@ -137,6 +139,7 @@ const cluster: fc.Arbitrary<PolicyCluster> = fc
           ],
         ),
         node: fc.constantFrom('node-1', 'node-2'),
+        v6: fc.boolean(),
         ports: fc.oneof(containerPorts, fc.constant(webElsewhere)),
       }),
       { minLength: 1, maxLength: 7, selector: (p) => p.ip },
@@ -159,8 +162,8 @@ const cluster: fc.Arbitrary<PolicyCluster> = fc
     })),
     namespaces,
     nodes: [
-      { name: 'node-1', addresses: ['172.30.0.1'] },
-      { name: 'node-2', addresses: ['172.30.0.2'] },
+      { name: 'node-1', addresses: ['172.30.0.1', 'fd30::1'] },
+      { name: 'node-2', addresses: ['172.30.0.2', 'fd30::2'] },
     ],
     // Distinct names, and only what the API server would have admitted.
     policies: policies
@@ -168,7 +171,17 @@ const cluster: fc.Arbitrary<PolicyCluster> = fc
       .filter((p) => validateNetworkPolicy(p).length === 0),
   }));
 
-const OUTSIDE = ['172.30.0.1', '172.30.0.2', '192.0.2.5', '10.0.0.2', '203.0.113.9'];
+const OUTSIDE = [
+  '172.30.0.1',
+  '172.30.0.2',
+  '192.0.2.5',
+  '10.0.0.2',
+  '203.0.113.9',
+  'fd30::1',
+  'fd30::2',
+  'fd00::9',
+  'fd01::1',
+];
 const FLOWS: [PolicyProtocol, number][] = [
   ['TCP', 53],
   ['UDP', 53],
@@ -197,13 +210,13 @@ function assertCredit(
 
 function checkCluster(c: PolicyCluster): void {
   const nodes = new Map(c.nodes.map((n) => [n.name, compileNode(c, n.name, newCompileState())]));
-  const addresses = [...c.pods.map((p) => p.ips[0]!), ...OUTSIDE];
+  const addresses = [...c.pods.flatMap((p) => p.ips), ...OUTSIDE];
   const nodeOf = (a: string): NodePolicy | undefined => {
     const pod = c.pods.find((p) => p.ips.includes(a));
     return pod ? nodes.get(pod.node) : undefined;
   };
   for (const src of addresses) {
-    for (const dst of addresses) {
+    for (const dst of addresses.filter((d) => d.includes(':') === src.includes(':'))) {
       for (const [protocol, port] of FLOWS) {
         const what = `${src} → ${dst} ${protocol}/${port}`;
         const expected = evaluate(c, { src, dst, protocol, port });
