@@ -73,3 +73,13 @@ bpf: $(BPF_OBJ)
 
 clean:
 	rm -rf build
+
+# cyclonus, the NetworkPolicy conformance oracle (issue #14): `cyclonus` builds its case exporter
+# (cached outside the repo, see hack/cyclonus/build.sh); `cyclonus-cases` prints how many generated
+# cases carry each tag, for the upstream probe model.
+.PHONY: cyclonus cyclonus-cases
+cyclonus:
+	bash hack/cyclonus/build.sh >/dev/null
+
+cyclonus-cases:
+	@bin="$$(bash hack/cyclonus/build.sh)" && "$$bin" -model hack/cyclonus/upstream-model.json -counts
