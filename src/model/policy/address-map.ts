@@ -82,6 +82,7 @@ function entryFacts(cluster: PolicyCluster, node: string): Map<string, IdentityF
       if (parseIp(a))
         facts.set(hostCidr(a), { kind: 'host', prefixes: containing(prefixes, a), namedPorts: [] });
   }
+  const claimed = new Set<string>();
   for (const pod of cluster.pods) {
     const common = {
       kind: 'pod' as const,
@@ -90,9 +91,13 @@ function entryFacts(cluster: PolicyCluster, node: string): Map<string, IdentityF
       namespaceLabels: namespaceLabels(cluster, pod.namespace),
     };
     const namedPorts = relevantNamedPorts(pod.ports, names);
-    // A pod's address wins over the node's if both claim it: policy selects pods by labels.
-    for (const a of pod.ips)
-      if (parseIp(a)) facts.set(hostCidr(a), { ...common, prefixes: containing(prefixes, a), namedPorts });
+    // A pod's address wins over the node's if both claim it (policy selects pods by labels), and
+    // an address two pods claim stays with the first, as evaluate's podAt reads it.
+    for (const a of pod.ips) {
+      if (!parseIp(a) || claimed.has(hostCidr(a))) continue;
+      claimed.add(hostCidr(a));
+      facts.set(hostCidr(a), { ...common, prefixes: containing(prefixes, a), namedPorts });
+    }
   }
   return facts;
 }

@@ -49,6 +49,17 @@ export interface EndpointTable {
   /** Policy ids that isolate the pod, per direction; empty = that direction is not isolated. */
   readonly isolatedBy: Readonly<Record<Direction, readonly number[]>>;
   readonly entries: ReadonlyMap<string, PolicyEntry>;
+  /**
+   * Set when the entries did not fit the endpoint's map: the table is then empty, so every
+   * direction a policy isolates denies everything but the pod itself (fail closed, never half a
+   * policy); a direction no policy isolates needs no entries and stays open.
+   */
+  readonly failedClosed?: { readonly needed: number; readonly capacity: number };
+}
+
+export interface CompileOptions {
+  /** The per-endpoint policy map's size (max_entries); unset = unbounded. */
+  readonly maxEntriesPerEndpoint?: number;
 }
 
 export interface NodePolicy extends AddressMap {
@@ -58,6 +69,8 @@ export interface NodePolicy extends AddressMap {
   /** Tables of the local pods that some policy isolates; no entry = not isolated. */
   readonly tables: ReadonlyMap<string, EndpointTable>;
   readonly policyIds: ReadonlyMap<string, number>;
+  /** Local pods whose policy did not fit, by name, for the agent to report. */
+  readonly failedClosed: readonly string[];
 }
 
 export function entryKey(
@@ -249,6 +262,7 @@ export function compileNode(
   cluster: PolicyCluster,
   node: string,
   state: CompileState = newCompileState(),
+  options: CompileOptions = {},
 ): NodePolicy {
   const map = buildAddressMap(cluster, node, state.identities);
   const policyIds = state.policies.assign(cluster.policies.map(policyKey));
@@ -261,10 +275,24 @@ export function compileNode(
   };
   const local = new Map<string, string>();
   const tables = new Map<string, EndpointTable>();
+  const failedClosed: string[] = [];
+  const capacity = options.maxEntriesPerEndpoint ?? Infinity;
   for (const pod of cluster.pods.filter((p) => p.node === node)) {
-    for (const ip of pod.ips) local.set(canonicalAddress(ip), podKey(pod));
+    // An address two pods claim (a stale object) stays with the first, as evaluate's podAt reads it.
+    for (const ip of pod.ips)
+      if (!local.has(canonicalAddress(ip))) local.set(canonicalAddress(ip), podKey(pod));
     const table = buildTable(ctx, pod, policyIds);
-    if (table) tables.set(podKey(pod), table);
+    if (!table) continue;
+    if (table.entries.size > capacity) {
+      failedClosed.push(table.pod);
+      tables.set(table.pod, {
+        ...table,
+        entries: new Map(),
+        failedClosed: { needed: table.entries.size, capacity },
+      });
+    } else {
+      tables.set(table.pod, table);
+    }
   }
-  return { node, ...map, local, tables, policyIds };
+  return { node, ...map, local, tables, policyIds, failedClosed };
 }

@@ -25,6 +25,7 @@ export {
   newCompileState,
   NODE_POLICY_ID,
   PROTOCOL_NUMBER,
+  type CompileOptions,
   type CompileState,
   type EndpointTable,
   type NodePolicy,

@@ -18,7 +18,7 @@ import { canonicalAddress } from './addresses.ts';
 
 export interface DirectionLookup {
   /** `remote`: that side is not a pod of this node, so this node does not decide it. */
-  readonly reason: 'remote' | 'not-isolated' | 'self' | 'entry' | 'denied';
+  readonly reason: 'remote' | 'not-isolated' | 'self' | 'entry' | 'denied' | 'failed-closed';
   readonly allowed: boolean;
   readonly isolatedBy: readonly number[];
   /** The entry that allowed, when one did. */
@@ -63,9 +63,8 @@ function decide(
     return { reason: 'not-isolated', allowed: true, isolatedBy: [] };
   const entry = probe(table, peer, direction, protocol, port);
   const isolatedBy = table.isolatedBy[direction];
-  return entry
-    ? { reason: 'entry', allowed: true, isolatedBy, entry }
-    : { reason: 'denied', allowed: false, isolatedBy };
+  if (entry) return { reason: 'entry', allowed: true, isolatedBy, entry };
+  return { reason: table.failedClosed ? 'failed-closed' : 'denied', allowed: false, isolatedBy };
 }
 
 const REMOTE: DirectionLookup = { reason: 'remote', allowed: true, isolatedBy: [] };

@@ -132,3 +132,33 @@ test('lookup reads exact identity before ANY, and the longest port prefix within
   );
   assert.equal(lookup(n, n.lpm, '10.244.2.1', '10.244.1.1', 'TCP', 1001).ingress.reason, 'denied');
 });
+
+test('an endpoint whose entries do not fit its map fails closed in the isolated directions, reported by name', () => {
+  const c = e2eCluster([
+    policy('x', 'many', {
+      podSelector: { matchLabels: { pod: 'a' } },
+      ingress: [{ ports: [{ port: 1, endPort: 65534 }] }],
+    }),
+    policy('x', 'few', { podSelector: { matchLabels: { pod: 'b' } }, ingress: [{ ports: [{ port: 80 }] }] }),
+  ]);
+  // x/a needs 30 prefixes (1-65534) on TCP, plus the node's own 3; x/b needs 1 + 3.
+  const n = compileNode(c, 'node-1', newCompileState(), { maxEntriesPerEndpoint: 10 });
+  assert.deepEqual(n.failedClosed, ['x/a']);
+  assert.deepEqual(n.tables.get('x/a')?.failedClosed, { needed: 33, capacity: 10 });
+  const probe = (src: string, dst: string, port: number) => lookup(n, n.lpm, src, dst, 'TCP', port);
+  assert.equal(probe('10.244.2.2', '10.244.1.1', 80).ingress.reason, 'failed-closed');
+  assert.equal(
+    probe('172.30.0.1', '10.244.1.1', 80).ingress.allowed,
+    false,
+    'not even the node: nothing of the policy is in force',
+  );
+  assert.equal(
+    probe('10.244.1.1', '10.244.2.2', 80).egress.reason,
+    'not-isolated',
+    'egress is not isolated and needs no entries',
+  );
+  assert.equal(probe('10.244.1.1', '10.244.1.1', 80).allowed, true, 'the pod still reaches itself');
+  const m = compileNode(c, 'node-2', newCompileState(), { maxEntriesPerEndpoint: 10 });
+  assert.deepEqual(m.failedClosed, []);
+  assert.equal(lookup(m, m.lpm, '10.244.2.2', '10.244.1.2', 'TCP', 80).ingress.reason, 'entry');
+});
