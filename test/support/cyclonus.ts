@@ -7,7 +7,7 @@
 // policy is checked as far as its envelope (apiVersion, kind, name, namespace, spec an object):
 // whether its spec is a valid NetworkPolicy is the API server's question, which
 // src/model/policy/validate.ts answers, and the unit test asks it of every policy.
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { NetworkPolicy, PolicyProtocol } from '../../src/model/policy/api.ts';
@@ -315,15 +315,26 @@ export function parseOracleExport(v: unknown): OracleExport {
 
 // --- building and running ---------------------------------------------------------------------
 
-let binary: string | undefined;
+let binary: Promise<string> | undefined;
+
+function build(): Promise<string> {
+  return new Promise((resolve, reject) => {
+    // Progress goes to our stderr so that a slow cold build is visibly a build, not a hang.
+    const child = spawn('bash', [BUILD_SCRIPT], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+    child.on('error', reject);
+    child.on('close', (code) =>
+      code === 0
+        ? resolve(out.trim())
+        : reject(new Error(`${BUILD_SCRIPT} exited with ${code} (its error is above)`)),
+    );
+  });
+}
 
 /** The exporter's path, built on first use (minutes cold, then cached by build.sh). */
-export function cyclonusBinary(): string {
-  // Progress goes to our stderr so a slow cold build is visibly a build, not a hang.
-  binary ??= execFileSync('bash', [BUILD_SCRIPT], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-  }).trim();
+export function cyclonusBinary(): Promise<string> {
+  binary ??= build();
   return binary;
 }
 
@@ -348,8 +359,8 @@ function exportArgs(o: ExportOptions): string[] {
 }
 
 /** Runs the exporter on a probe model: cyclonus's cases and expected truth tables, checked. */
-export function exportCases(model: ProbeModel, options: ExportOptions = {}): Promise<OracleExport> {
-  const bin = cyclonusBinary();
+export async function exportCases(model: ProbeModel, options: ExportOptions = {}): Promise<OracleExport> {
+  const bin = await cyclonusBinary();
   return new Promise((resolve, reject) => {
     // The whole corpus is about 12 MB of JSON.
     const child = execFile(

@@ -138,3 +138,14 @@ test('-include selects by tag, -limit caps the count, and indexes stay those of 
     full.map((c) => [c.index, c.description]),
   );
 });
+
+test('every namespace keeps its kubernetes.io/metadata.name label, even after a case replaces its labels', () => {
+  let relabelled = 0;
+  for (const { c, s } of steps()) {
+    for (const [name, labels] of Object.entries(s.namespaces)) {
+      assert.equal(labels['kubernetes.io/metadata.name'], name, `case ${c.index}, namespace ${name}`);
+    }
+    relabelled += s.actions.filter((a) => a.kind === 'set-namespace-labels').length;
+  }
+  assert.ok(relabelled > 0, 'the corpus relabels a namespace');
+});
