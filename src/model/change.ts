@@ -2,6 +2,7 @@
 // and after one event, as kube-proxy's change trackers record it (pkg/proxy/servicechangetracker.go).
 // `previous` undefined is an add, `current` undefined a delete.
 import type { EndpointSlice, Node, Pod, Service } from './k8s.ts';
+import type { NetworkPolicy, PolicyNamespace, PolicyPod } from './policy/api.ts';
 
 /** The object types a change can carry, by kind. */
 export interface ChangeObjects {
@@ -9,9 +10,18 @@ export interface ChangeObjects {
   readonly EndpointSlice: EndpointSlice;
   readonly Node: Node;
   readonly Pod: Pod;
+  // What NetworkPolicy reads. Namespaces and Pods arrive already projected to the fields policy
+  // uses (policy-pod.ts), so no consumer holds whole Pod objects cluster-wide.
+  readonly NetworkPolicy: NetworkPolicy;
+  readonly Namespace: PolicyNamespace;
+  readonly PolicyPod: PolicyPod;
 }
 
 export type ChangeKind = keyof ChangeObjects;
+
+/** The kinds only NetworkPolicy reads; the Service model never sees them. */
+export type PolicyChangeKind = 'NetworkPolicy' | 'Namespace' | 'PolicyPod';
+export const POLICY_CHANGE_KINDS: ReadonlySet<string> = new Set<PolicyChangeKind>(['NetworkPolicy', 'Namespace', 'PolicyPod']);
 
 /** An object before and after one event, of whatever type (a list-watch delivers these untagged). */
 export interface Transition<T> {

@@ -4,8 +4,22 @@
 // builder read); what a Service means is the model's business. A bad document is reported with
 // its file, document number and field, and never stops the others.
 import { parseAllDocuments } from 'yaml';
-import { canonicalIp } from '../../common/ip.ts';
 import type { EndpointSlice, Node, Pod, Service } from '../../model/k8s.ts';
+import type { Namespace } from '../../model/policy-pod.ts';
+import type { NetworkPolicy } from '../../model/policy/api.ts';
+import { checkNetworkPolicy } from './parse-policy.ts';
+import {
+  integerAt,
+  ipAt,
+  isObject,
+  objectAt,
+  objectListAt,
+  ShapeError,
+  stringAt,
+  stringListAt,
+  stringMapAt,
+  type JsonObject,
+} from './shape.ts';
 
 export const DEFAULT_NAMESPACE = 'default';
 
@@ -34,7 +48,9 @@ export type UsedObject =
   | { readonly kind: 'Service'; readonly object: Service }
   | { readonly kind: 'EndpointSlice'; readonly object: EndpointSlice }
   | { readonly kind: 'Pod'; readonly object: Pod }
-  | { readonly kind: 'Node'; readonly object: Node };
+  | { readonly kind: 'Node'; readonly object: Node }
+  | { readonly kind: 'NetworkPolicy'; readonly object: NetworkPolicy }
+  | { readonly kind: 'Namespace'; readonly object: Namespace };
 
 export type ManifestKind = UsedObject['kind'];
 
@@ -70,92 +86,17 @@ const API_VERSIONS: Readonly<Record<ManifestKind, string>> = {
   Pod: 'v1',
   Node: 'v1',
   EndpointSlice: 'discovery.k8s.io/v1',
+  NetworkPolicy: 'networking.k8s.io/v1',
+  Namespace: 'v1',
 };
+
+/** The kinds the API server keeps outside namespaces: their identity and key are the bare name. */
+export function clusterScoped(kind: string): boolean {
+  return kind === 'Node' || kind === 'Namespace';
+}
 
 // RFC 1123 subdomain, what the API server demands of most object names and of namespaces.
 const NAME_RE = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
-
-type Json = null | boolean | number | string | readonly Json[] | { readonly [k: string]: Json };
-type JsonObject = { readonly [k: string]: Json };
-
-class ShapeError extends Error {
-  readonly field: string;
-  constructor(field: string, message: string) {
-    super(message);
-    this.field = field;
-  }
-}
-
-function isObject(v: unknown): v is JsonObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function objectAt(parent: JsonObject, key: string, path: string): JsonObject | undefined {
-  const v = parent[key];
-  if (v === undefined || v === null) return undefined;
-  if (!isObject(v)) throw new ShapeError(join(path, key), 'must be an object');
-  return v;
-}
-
-function arrayAt(parent: JsonObject, key: string, path: string): readonly Json[] | undefined {
-  const v = parent[key];
-  if (v === undefined || v === null) return undefined;
-  if (!Array.isArray(v)) throw new ShapeError(join(path, key), 'must be a list');
-  return v as readonly Json[];
-}
-
-function stringAt(parent: JsonObject, key: string, path: string): string | undefined {
-  const v = parent[key];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string') throw new ShapeError(join(path, key), 'must be a string');
-  return v;
-}
-
-function ipAt(parent: JsonObject, key: string, path: string): void {
-  const v = stringAt(parent, key, path);
-  if (v !== undefined && v !== '' && canonicalIp(v) === undefined)
-    throw new ShapeError(join(path, key), `${JSON.stringify(v)} is not an IP address`);
-}
-
-function integerAt(
-  parent: JsonObject,
-  key: string,
-  path: string,
-  min: number,
-  max: number,
-): number | undefined {
-  const v = parent[key];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
-    throw new ShapeError(join(path, key), `must be an integer in ${min}..${max}, got ${JSON.stringify(v)}`);
-  return v;
-}
-
-function stringMapAt(parent: JsonObject, key: string, path: string): void {
-  const m = objectAt(parent, key, path);
-  if (!m) return;
-  for (const [k, v] of Object.entries(m))
-    if (typeof v !== 'string') throw new ShapeError(`${join(path, key)}.${k}`, 'must be a string');
-}
-
-function stringListAt(parent: JsonObject, key: string, path: string): void {
-  const list = arrayAt(parent, key, path);
-  list?.forEach((v, i) => {
-    if (typeof v !== 'string') throw new ShapeError(`${join(path, key)}[${i}]`, 'must be a string');
-  });
-}
-
-function objectListAt(parent: JsonObject, key: string, path: string): JsonObject[] {
-  const list = arrayAt(parent, key, path) ?? [];
-  return list.map((v, i) => {
-    if (!isObject(v)) throw new ShapeError(`${join(path, key)}[${i}]`, 'must be an object');
-    return v;
-  });
-}
-
-function join(path: string, key: string): string {
-  return path ? `${path}.${key}` : key;
-}
 
 function checkService(doc: JsonObject): void {
   const spec = objectAt(doc, 'spec', '');
@@ -218,7 +159,7 @@ function checkEndpointSlice(doc: JsonObject): void {
 /** The object with the defaults `kubectl apply` fills in (namespace, empty spec). */
 function normalise(kind: ManifestKind, doc: JsonObject, namespace: string | undefined): UsedObject {
   const metadata = { ...(doc['metadata'] as JsonObject) };
-  if (kind === 'Node') delete metadata['namespace'];
+  if (clusterScoped(kind)) delete metadata['namespace'];
   else metadata['namespace'] = namespace ?? DEFAULT_NAMESPACE;
   const base = { ...doc, metadata };
   // The casts are where checked JSON becomes the typed contract; the checks above cover every
@@ -237,6 +178,10 @@ function normalise(kind: ManifestKind, doc: JsonObject, namespace: string | unde
       return { kind, object: base as unknown as EndpointSlice };
     case 'Node':
       return { kind, object: base as unknown as Node };
+    case 'NetworkPolicy':
+      return { kind, object: base as unknown as NetworkPolicy };
+    case 'Namespace':
+      return { kind, object: base as unknown as Namespace };
   }
 }
 
@@ -283,7 +228,7 @@ function readDocument(file: string, document: number, doc: unknown, path: string
     out.kept.push({ file, document, kind, identity: identityOf(kind, namespace ?? DEFAULT_NAMESPACE, name) });
     return;
   }
-  const identity = identityOf(kind, kind === 'Node' ? undefined : (namespace ?? DEFAULT_NAMESPACE), name);
+  const identity = identityOf(kind, clusterScoped(kind) ? undefined : (namespace ?? DEFAULT_NAMESPACE), name);
   if (apiVersion !== API_VERSIONS[kind])
     return issue(
       'apiVersion',
@@ -297,6 +242,7 @@ function readDocument(file: string, document: number, doc: unknown, path: string
     if (kind === 'Service') checkService(doc);
     else if (kind === 'Pod') checkPod(doc);
     else if (kind === 'EndpointSlice') checkEndpointSlice(doc);
+    else if (kind === 'NetworkPolicy') checkNetworkPolicy(doc);
   } catch (err) {
     if (err instanceof ShapeError) return issue(err.field, err.message, identity);
     throw err;

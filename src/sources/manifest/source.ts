@@ -7,8 +7,10 @@
 // differences are reported, whatever path a file change took to get here.
 import { isDeepStrictEqual } from 'node:util';
 import { logger } from '../../common/log.ts';
-import type { KeyedChange } from '../../model/change.ts';
+import { POLICY_CHANGE_KINDS, type KeyedChange, type PolicyChangeKind } from '../../model/change.ts';
 import type { EndpointSlice, Node, Pod, Service } from '../../model/k8s.ts';
+import { policyNamespaceOf, policyPodOf, slimPolicyOf, type Namespace } from '../../model/policy-pod.ts';
+import type { NetworkPolicy, PolicyNamespace, PolicyPod } from '../../model/policy/api.ts';
 import { ServiceAllocator, type AllocationError, type AllocationState } from './allocator.ts';
 import { countKept } from './directory.ts';
 import { buildEndpointSlices, hasSelector, selectorMatches } from './endpointslices.ts';
@@ -27,11 +29,14 @@ import { ManifestWatcher, type ManifestObjectChange } from './watcher.ts';
 const log = logger('manifest-source');
 
 export type ManifestChange = KeyedChange<'Service' | 'EndpointSlice' | 'Node'>;
+export type ManifestPolicyChange = KeyedChange<PolicyChangeKind>;
 
 export interface ManifestSourceOptions {
   /** Where allocations are kept across restarts (`allocations.json`). */
   readonly stateDir: string;
   readonly onChange: (change: ManifestChange) => void;
+  /** NetworkPolicies, Namespaces and Pods as policy sees them (policy-pod.ts); not computed without it. */
+  readonly onPolicyChange?: (change: ManifestPolicyChange) => void;
   /** Primary family first. Default 10.96.0.0/16 and fd00:10:96::/108. */
   readonly serviceCidrs?: readonly string[];
   /** `{first, last}` or `"30000-32767"` (the default). */
@@ -68,6 +73,8 @@ export interface ManifestSourceStatus {
     readonly endpointSlices: number;
     readonly nodes: number;
     readonly pods: number;
+    readonly networkPolicies: number;
+    readonly namespaces: number;
   };
   /** Kinds read but not used yet, with counts. */
   readonly kept: Readonly<Record<string, number>>;
@@ -121,10 +128,15 @@ export class ManifestSource {
   readonly #userSlices = new Map<string, EndpointSlice>();
   readonly #pods = new Map<string, Pod>();
   readonly #nodes = new Map<string, Node>();
+  readonly #policies = new Map<string, NetworkPolicy>();
+  readonly #namespaces = new Map<string, Namespace>();
   // … and what was last emitted.
   #outServices: ReadonlyMap<string, Service> = new Map();
   #outSlices: ReadonlyMap<string, EndpointSlice> = new Map();
   #outNodes: ReadonlyMap<string, Node> = new Map();
+  #outPolicies: ReadonlyMap<string, NetworkPolicy> = new Map();
+  #outNamespaces: ReadonlyMap<string, PolicyNamespace> = new Map();
+  #outPolicyPods: ReadonlyMap<string, PolicyPod> = new Map();
   #derivedIssues: readonly ManifestIssue[] = [];
   #synced = false;
   #resolveListed!: () => void;
@@ -197,6 +209,8 @@ export class ManifestSource {
         endpointSlices: this.#outSlices.size,
         nodes: this.#outNodes.size,
         pods: this.#pods.size,
+        networkPolicies: this.#policies.size,
+        namespaces: this.#namespaces.size,
       },
       kept: countKept(this.#watcher.kept()),
       issues: this.issues(),
@@ -219,14 +233,15 @@ export class ManifestSource {
 
   #onChanges(changes: readonly ManifestObjectChange[]): void {
     for (const c of changes) {
-      const store: Map<string, unknown> =
-        c.kind === 'Service'
-          ? this.#services
-          : c.kind === 'EndpointSlice'
-            ? this.#userSlices
-            : c.kind === 'Pod'
-              ? this.#pods
-              : this.#nodes;
+      const stores: Readonly<Record<ManifestObjectChange['kind'], Map<string, unknown>>> = {
+        Service: this.#services,
+        EndpointSlice: this.#userSlices,
+        Pod: this.#pods,
+        Node: this.#nodes,
+        NetworkPolicy: this.#policies,
+        Namespace: this.#namespaces,
+      };
+      const store = stores[c.kind];
       if (c.current === undefined) store.delete(c.key);
       else store.set(c.key, c.current);
     }
@@ -284,6 +299,19 @@ export class ManifestSource {
     this.#emit('Node', nodesBefore, this.#outNodes);
     this.#emit('Service', servicesBefore, this.#outServices);
     this.#emit('EndpointSlice', slicesBefore, this.#outSlices);
+    this.#emitPolicyView();
+  }
+
+  /** What NetworkPolicy reads, projected (policy-pod.ts): namespaces, pods, then the policies. */
+  #emitPolicyView(): void {
+    if (!this.#options.onPolicyChange) return;
+    const [namespaces, pods, policies] = [this.#outNamespaces, this.#outPolicyPods, this.#outPolicies];
+    this.#outNamespaces = new Map([...this.#namespaces].map(([k, n]) => [k, policyNamespaceOf(n)]));
+    this.#outPolicyPods = new Map([...this.#pods].map(([k, p]) => [k, policyPodOf(p)]));
+    this.#outPolicies = new Map([...this.#policies].map(([k, p]) => [k, slimPolicyOf(p)]));
+    this.#emit('Namespace', namespaces, this.#outNamespaces);
+    this.#emit('PolicyPod', pods, this.#outPolicyPods);
+    this.#emit('NetworkPolicy', policies, this.#outPolicies);
   }
 
   /** The Services with their allocations filled in; refusals and a failed save become issues. */
@@ -332,7 +360,7 @@ export class ManifestSource {
     return slices;
   }
 
-  #emit<K extends ManifestChange['kind'], T>(kind: K, before: ReadonlyMap<string, T>, after: ReadonlyMap<string, T>): void {
+  #emit<K extends (ManifestChange | ManifestPolicyChange)['kind'], T>(kind: K, before: ReadonlyMap<string, T>, after: ReadonlyMap<string, T>): void {
     // Deletions first: an address or NodePort released in this batch may already belong to
     // another Service, and its new holder must never be seen while the old one still has it.
     const keys = [...new Set([...before.keys(), ...after.keys()])];
@@ -342,7 +370,9 @@ export class ManifestSource {
       const current = after.get(key);
       if (isDeepStrictEqual(previous, current)) continue;
       try {
-        this.#options.onChange({ kind, key, previous, current } as ManifestChange);
+        const change = { kind, key, previous, current };
+        if (POLICY_CHANGE_KINDS.has(kind)) this.#options.onPolicyChange?.(change as ManifestPolicyChange);
+        else this.#options.onChange(change as ManifestChange);
       } catch (err) {
         log.error({ err, kind, key }, 'change handler failed');
       }

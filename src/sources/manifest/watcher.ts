@@ -19,22 +19,28 @@ import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { FerryError } from '../../common/errors.ts';
 import { logger } from '../../common/log.ts';
-import type { KeyedChange } from '../../model/change.ts';
+import type { Transition } from '../../model/change.ts';
 import { listManifestFiles, mergeFiles, sameSignature, type FileSignature } from './directory.ts';
 
 export const DEFAULT_SETTLE_MS = 250;
 export const DEFAULT_MAX_FILE_BYTES = 4 * 1024 * 1024;
 import { loadFile, SettleClock, type FileState } from './file-state.ts';
 import {
+  clusterScoped,
   formatIssue,
   type KeptObject,
   type ManifestIssue,
   type ParsedObject,
+  type UsedObject,
 } from './parse.ts';
 
 const log = logger('manifest-watcher');
 
-export type ManifestObjectChange = KeyedChange;
+/** One object of the directory before and after a scan, as read (a Pod whole, a Namespace as written). */
+type ObjectChangeOf<U extends UsedObject> = U extends UsedObject
+  ? { readonly kind: U['kind']; readonly key: string } & Transition<U['object']>
+  : never;
+export type ManifestObjectChange = ObjectChangeOf<UsedObject>;
 
 export interface ManifestWatcherOptions {
   /** Called once per scan that changed something, with every change of that scan. */
@@ -55,7 +61,7 @@ export interface ManifestWatcherOptions {
 
 export function keyOf(object: ParsedObject): string {
   const meta = object.entry.object.metadata;
-  return object.entry.kind === 'Node' ? meta.name : `${meta.namespace}/${meta.name}`;
+  return clusterScoped(object.entry.kind) ? meta.name : `${meta.namespace}/${meta.name}`;
 }
 
 export class ManifestWatcher {

@@ -265,7 +265,7 @@ endpoints: [{addresses: [192.0.2.10]}]
   assert.deepEqual(slice.endpoints, [{ addresses: ['192.0.2.10'] }]);
   assert.equal(slice.metadata.namespace, 'default');
   const status = o.source.status();
-  assert.deepEqual(status.objects, { services: 1, endpointSlices: 1, nodes: 0, pods: 0 });
+  assert.deepEqual(status.objects, { services: 1, endpointSlices: 1, nodes: 0, pods: 0, networkPolicies: 0, namespaces: 0 });
   assert.deepEqual(status.kept, { Deployment: 1 });
   assert.deepEqual(o.source.errors(), ['ext.yaml#4: apiVersion: required']);
   assert.deepEqual((o.state.get('Service default/ext') as Service).spec.ipFamilies, ['IPv4']);
