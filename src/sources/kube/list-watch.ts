@@ -28,6 +28,12 @@ export interface ListWatchOptions<T> {
   readonly fieldSelector?: string;
   readonly labelSelector?: string;
   readonly onChange: (change: ListWatchChange<T>) => void;
+  /**
+   * What is kept of each listed or watched object, made as it arrives so the whole object is
+   * never stored (Pods cluster-wide for policy). It must keep metadata's name, namespace and
+   * resourceVersion: the store is keyed and re-lists are diffed by them. Default: the object itself.
+   */
+  readonly project?: (raw: ObjectWithMeta) => T;
   /** Server-side watch timeout; the watch is then simply resumed from the last resourceVersion. */
   readonly watchTimeoutSeconds?: number;
   /** A watch with no event or bookmark for this long is presumed stuck and restarted. */
@@ -54,9 +60,9 @@ interface ListResponse<T> {
   readonly items: readonly T[];
 }
 
-interface WatchEvent<T> {
+interface WatchEvent {
   readonly type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
-  readonly object: T | { readonly code?: number; readonly reason?: string; readonly message?: string };
+  readonly object: ObjectWithMeta | { readonly code?: number; readonly reason?: string; readonly message?: string };
 }
 
 class GoneError extends Error {}
@@ -175,14 +181,17 @@ export class ListWatch<T extends ObjectWithMeta> {
     let continueToken = '';
     let resourceVersion: string;
     do {
-      const page = await this.#api.getJson<ListResponse<T>>(
+      const page = await this.#api.getJson<ListResponse<ObjectWithMeta>>(
         this.#query({
           limit: String(this.#options.pageSize ?? 500),
           ...(continueToken ? { continue: continueToken } : {}),
         }),
         this.#closed.signal,
       );
-      for (const item of page.items) fresh.set(objectKey(item.metadata), item);
+      for (const raw of page.items) {
+        const item = this.#project(raw);
+        fresh.set(objectKey(item.metadata), item);
+      }
       continueToken = page.metadata.continue ?? '';
       resourceVersion = page.metadata.resourceVersion;
     } while (continueToken);
@@ -226,7 +235,7 @@ export class ListWatch<T extends ObjectWithMeta> {
       });
       for await (const raw of this.#api.watchLines(path, abort.signal)) {
         this.#lastEventAt = this.#lastHeardAt = performance.now();
-        this.#apply(raw as WatchEvent<T>);
+        this.#apply(raw as WatchEvent);
       }
     } catch (error) {
       // The watchdog aborts a silent watch: restart it quietly, as a server timeout would.
@@ -241,18 +250,23 @@ export class ListWatch<T extends ObjectWithMeta> {
     }
   }
 
-  #apply(event: WatchEvent<T>): void {
+  #apply(event: WatchEvent): void {
     if (event.type === 'ERROR') {
       const status = event.object as { code?: number; message?: string };
       if (status.code === 410) throw new GoneError(status.message ?? 'resourceVersion too old');
       throw new Error(`watch ${this.#options.path}: ${status.code ?? '?'} ${status.message ?? ''}`);
     }
-    const object = event.object as T;
-    if (object.metadata.resourceVersion) this.#resourceVersion = object.metadata.resourceVersion;
+    const raw = event.object as ObjectWithMeta;
+    if (raw.metadata.resourceVersion) this.#resourceVersion = raw.metadata.resourceVersion;
     if (event.type === 'BOOKMARK') return;
+    const object = this.#project(raw);
     const key = objectKey(object.metadata);
     const previous = this.#store.get(key);
     this.#emit(key, previous, event.type === 'DELETED' ? undefined : object);
+  }
+
+  #project(raw: ObjectWithMeta): T {
+    return this.#options.project ? this.#options.project(raw) : (raw as T);
   }
 
   #emit(key: string, previous: T | undefined, current: T | undefined): void {

@@ -1,10 +1,16 @@
 // The Kubernetes-mode source: list-watches of Services, EndpointSlices and Nodes, delivered as
 // `{kind, previous, current}` changes. The first sync may start only once all three have listed
 // and the agent's own Node is known (kube-proxy waits the same way before its first sync).
+// With onPolicyChange, NetworkPolicies, Namespaces and Pods are watched cluster-wide as well
+// (policy-watches.ts); they do not gate that first sync: nothing is enforced from them yet, and a
+// cluster whose RBAC lacks them must keep its Services.
 import type { Change } from '../../model/change.ts';
 import type { EndpointSlice, Node, Pod, Service } from '../../model/k8s.ts';
 import { KubeClient, type KubeClientOptions } from './client.ts';
 import { ListWatch, type KubeApi, type ListWatchStatus } from './list-watch.ts';
+import { PolicyWatches, type PolicyChange } from './policy-watches.ts';
+
+export type { PolicyChange } from './policy-watches.ts';
 
 export type KubeChange = Change<'Service' | 'EndpointSlice' | 'Node'>;
 
@@ -15,6 +21,8 @@ export interface KubeSourceOptions extends KubeClientOptions {
   /** Also watch the Pods bound to this node, so flow events can name client pods that back no
    * Service (observability only: never gates the first sync). Needs list/watch on pods. */
   readonly watchLocalPods?: boolean;
+  /** Watch what NetworkPolicy reads (needs list/watch on networkpolicies, namespaces, pods). */
+  readonly onPolicyChange?: (change: PolicyChange) => void;
 }
 
 export interface KubeSourceStatus {
@@ -30,11 +38,14 @@ export class KubeSource {
   readonly #slices: ListWatch<EndpointSlice>;
   readonly #nodes: ListWatch<Node>;
   readonly #pods: ListWatch<Pod> | undefined;
+  readonly #policy: PolicyWatches | undefined;
   readonly #nodeName: string;
   #ownNodeSeen = false;
   #resolveOwnNode!: () => void;
   /** Resolves when every watch has listed once and the own Node exists. */
   readonly ready: Promise<void>;
+  /** Resolves when the policy watches have listed once (never, without onPolicyChange). */
+  readonly policySynced: Promise<void>;
 
   constructor(api: KubeApi, options: KubeSourceOptions) {
     this.#nodeName = options.nodeName;
@@ -69,6 +80,8 @@ export class KubeSource {
           onChange: () => undefined,
         })
       : undefined;
+    this.#policy = options.onPolicyChange ? new PolicyWatches(api, { ...common, onPolicyChange: options.onPolicyChange }) : undefined;
+    this.policySynced = this.#policy?.synced ?? new Promise<void>(() => undefined);
     this.ready = Promise.all([this.#services.synced, this.#slices.synced, this.#nodes.synced, ownNode]).then(
       () => undefined,
     );
@@ -88,7 +101,7 @@ export class KubeSource {
     return {
       synced: watches.every((w) => w.synced) && this.#ownNodeSeen,
       ownNodeSeen: this.#ownNodeSeen,
-      watches: this.#pods ? [...watches, this.#pods.status()] : watches,
+      watches: [...watches, ...(this.#pods ? [this.#pods.status()] : []), ...(this.#policy?.status() ?? [])],
     };
   }
 
@@ -98,6 +111,7 @@ export class KubeSource {
       this.#slices.close(),
       this.#nodes.close(),
       this.#pods?.close(),
+      this.#policy?.close(),
     ]);
   }
 
