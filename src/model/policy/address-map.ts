@@ -1,9 +1,9 @@
-// Addresses → identities for one node: the identities of every pod address, of this node's own
-// addresses (`host`) and of every ipBlock prefix (`world` refined by the prefixes containing it),
-// and the LPM entries the datapath's ipcache holds — pod addresses as /32 or /128, the node's
-// own the same, each ipBlock cidr and except as its prefix. An address no entry covers is `world`.
+// Addresses → identities for one node (identity.ts says why two numbers): the LPM entries the
+// datapath's ipcache holds — pod addresses as /32 or /128, this node's own the same (`host`),
+// each ipBlock cidr and except as its prefix (`world`) — each with its label identity and, when
+// some ipBlock prefix contains it, its CIDR identity. An address no entry covers is `world`.
 import { cidrContains, formatCidr, parseCidr, parseIp, type Cidr } from './deps.ts';
-import type { PolicyCluster } from './api.ts';
+import type { ContainerPort, PolicyCluster } from './api.ts';
 import { namespaceLabels } from './api.ts';
 import {
   IDENTITY_WORLD,
@@ -16,9 +16,19 @@ import {
 import { rulesOf } from './peers.ts';
 import { canonicalAddress } from './addresses.ts';
 
-export interface LpmEntry {
+/** What the ipcache says about an address. */
+export interface LpmValue {
+  readonly identity: number; // label identity: a pod's, IDENTITY_HOST or IDENTITY_WORLD
+  readonly cidrIdentity?: number; // the ipBlock prefixes containing the address, when any does
+}
+
+export interface LpmEntry extends LpmValue {
   readonly cidr: string; // canonical, e.g. 10.244.1.5/32 or 10.0.0.0/8
-  readonly identity: number;
+}
+
+interface EntryFacts {
+  readonly label: IdentityFacts;
+  readonly cidr?: IdentityFacts;
 }
 
 export interface AddressMap {
@@ -66,37 +76,53 @@ function hostCidr(address: string): string {
   return `${canonicalAddress(address)}/${ip.family === 4 ? 32 : 128}`;
 }
 
+const WORLD: IdentityFacts = { kind: 'world', prefixes: new Set(), namedPorts: [] };
+const HOST: IdentityFacts = { kind: 'host', prefixes: new Set(), namedPorts: [] };
+
+/**
+ * A pod address's CIDR identity also carries the pod's egress-named ports: a rule "to this
+ * ipBlock, port web" matches it by prefix and resolves the name on it, neither of which its label
+ * identity can do alone.
+ */
+function cidrFacts(
+  prefixes: ReadonlySet<string>,
+  namedPorts: readonly ContainerPort[] = [],
+): IdentityFacts | undefined {
+  return prefixes.size === 0 ? undefined : { kind: 'cidr', prefixes, namedPorts };
+}
+
 /** The facts of every LPM entry of a node: its prefixes, pod addresses and own addresses. */
-function entryFacts(cluster: PolicyCluster, node: string): Map<string, IdentityFacts> {
+function entryFacts(cluster: PolicyCluster, node: string): Map<string, EntryFacts> {
   const prefixes = ipBlockPrefixes(cluster);
   const names = egressPortNames(cluster);
-  const facts = new Map<string, IdentityFacts>();
+  const facts = new Map<string, EntryFacts>();
   for (const cidr of prefixes) {
-    // Every address whose longest match is this prefix is in exactly the prefixes containing it.
+    // Every address whose longest match is this prefix is in exactly the prefixes containing it
     // (a longer prefix holding the network address need not hold them: it is not counted).
     const outer = prefixes.filter((c) => c.prefix <= cidr.prefix && cidrContains(c, cidr.address));
-    facts.set(formatCidr(cidr), { kind: 'world', prefixes: new Set(outer.map(formatCidr)), namedPorts: [] });
+    facts.set(formatCidr(cidr), { label: WORLD, cidr: cidrFacts(new Set(outer.map(formatCidr))) });
   }
   for (const n of cluster.nodes.filter((x) => x.name === node)) {
-    for (const a of n.addresses)
-      if (parseIp(a))
-        facts.set(hostCidr(a), { kind: 'host', prefixes: containing(prefixes, a), namedPorts: [] });
+    for (const a of n.addresses) {
+      if (parseIp(a)) facts.set(hostCidr(a), { label: HOST, cidr: cidrFacts(containing(prefixes, a)) });
+    }
   }
   const claimed = new Set<string>();
   for (const pod of cluster.pods) {
-    const common = {
-      kind: 'pod' as const,
+    const label: IdentityFacts = {
+      kind: 'pod',
       namespace: pod.namespace,
       labels: pod.labels,
       namespaceLabels: namespaceLabels(cluster, pod.namespace),
+      prefixes: new Set(),
+      namedPorts: relevantNamedPorts(pod.ports, names),
     };
-    const namedPorts = relevantNamedPorts(pod.ports, names);
     // A pod's address wins over the node's if both claim it (policy selects pods by labels), and
     // an address two pods claim stays with the first, as evaluate's podAt reads it.
     for (const a of pod.ips) {
       if (!parseIp(a) || claimed.has(hostCidr(a))) continue;
       claimed.add(hostCidr(a));
-      facts.set(hostCidr(a), { ...common, prefixes: containing(prefixes, a), namedPorts });
+      facts.set(hostCidr(a), { label, cidr: cidrFacts(containing(prefixes, a), label.namedPorts) });
     }
   }
   return facts;
@@ -109,29 +135,34 @@ export function buildAddressMap(
   allocator: IdentityAllocator,
 ): AddressMap {
   const facts = entryFacts(cluster, node);
-  const keyOf = new Map([...facts].map(([cidr, f]) => [cidr, identityKey(f)]));
-  const worldFacts: IdentityFacts = { kind: 'world', prefixes: new Set(), namedPorts: [] };
-  const ids = allocator.assign([identityKey(worldFacts), ...keyOf.values()]);
+  const all = [WORLD, HOST, ...[...facts.values()].flatMap((f) => (f.cidr ? [f.label, f.cidr] : [f.label]))];
+  const ids = allocator.assign(all.map(identityKey));
   const identities = new Map<number, IdentityInfo>();
-  const add = (key: string, f: IdentityFacts): void => {
+  const idOf = (f: IdentityFacts): number => {
+    const key = identityKey(f);
     const id = ids.get(key)!;
     if (!identities.has(id)) identities.set(id, { id, key, ...f });
+    return id;
   };
-  add(identityKey(worldFacts), worldFacts);
-  for (const [cidr, f] of facts) add(keyOf.get(cidr)!, f);
-  const lpm = [...facts.keys()].map((cidr) => ({ cidr, identity: ids.get(keyOf.get(cidr)!)! }));
+  idOf(WORLD);
+  idOf(HOST);
+  const lpm = [...facts].map(([cidr, f]): LpmEntry => {
+    const identity = idOf(f.label);
+    return f.cidr ? { cidr, identity, cidrIdentity: idOf(f.cidr) } : { cidr, identity };
+  });
   return { identities, lpm };
 }
 
-/** The identity the ipcache gives an address: the longest prefix that contains it, else `world`. */
-export function lpmLookup(lpm: readonly LpmEntry[], address: string): number {
+/** What the ipcache gives an address: the longest prefix that contains it, else `world`. */
+export function lpmLookup(lpm: readonly LpmEntry[], address: string): LpmValue {
   const ip = parseIp(address);
-  if (!ip) return IDENTITY_WORLD;
-  let best: { prefix: number; identity: number } | undefined;
-  for (const e of lpm) {
+  let best: { prefix: number; entry: LpmEntry } | undefined;
+  for (const e of ip ? lpm : []) {
     const cidr = parseCidr(e.cidr)!;
-    if (cidrContains(cidr, ip) && (best === undefined || cidr.prefix > best.prefix))
-      best = { prefix: cidr.prefix, identity: e.identity };
+    if (cidrContains(cidr, ip!) && (best === undefined || cidr.prefix > best.prefix))
+      best = { prefix: cidr.prefix, entry: e };
   }
-  return best?.identity ?? IDENTITY_WORLD;
+  if (!best) return { identity: IDENTITY_WORLD };
+  const { identity, cidrIdentity } = best.entry;
+  return cidrIdentity === undefined ? { identity } : { identity, cidrIdentity };
 }

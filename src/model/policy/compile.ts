@@ -142,7 +142,7 @@ function peerIdentities(
   for (const peer of rule.peers) {
     for (const info of ctx.map.identities.values()) {
       const hit = peer.ipBlock
-        ? ipBlockMatchesPrefixes(peer.ipBlock, info.prefixes)
+        ? info.kind === 'cidr' && ipBlockMatchesPrefixes(peer.ipBlock, info.prefixes)
         : info.kind === 'pod' &&
           selectorPeerMatches(policy, peer, {
             pod: { namespace: info.namespace!, labels: info.labels! },

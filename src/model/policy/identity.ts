@@ -1,23 +1,26 @@
-// Identities: every address becomes a number that stands for everything policy can tell about
-// it, so a per-endpoint table keyed by number answers exactly what the objects would. For a pod
-// address that is its label set, its namespace's labels and name, and two things upstream
-// semantics also read: which ipBlock prefixes contain the address (ipBlocks match pod IPs too,
-// see evaluate.ts), and the numbers of the named ports some egress rule names (egress resolves a
-// name against the destination pod, and pods with equal labels may number it differently).
-// Pods that agree on all of it share an identity. Non-pod addresses are `world` or, on this node's
-// own addresses, `host`, refined the same way by ipBlock prefixes.
+// Identities: every address becomes numbers that stand for everything policy can tell about it,
+// so a per-endpoint table keyed by number answers exactly what the objects would. Two numbers,
+// because two things can select an address:
+// - its label identity: for a pod its labels, its namespace's labels and name, and the numbers
+//   of the named ports some egress rule names (egress resolves a name against the destination
+//   pod, and pods with equal labels may number it differently); `host` for this node's own
+//   addresses, `world` for the rest. Pods that agree on all of it share one.
+// - its CIDR identity: which ipBlock prefixes contain it (ipBlocks match pod IPs too, see
+//   evaluate.ts), none for most addresses. Kept apart so that a policy with a wide ipBlock
+//   (0.0.0.0/0 except the metadata address, say) renumbers no pod: label identities of
+//   unchanged label sets stay as they were.
 import type { ContainerPort } from './api.ts';
 
 /** The wildcard of a policy table key: any peer, cluster-external included. Never an address's identity. */
 export const IDENTITY_ANY = 0;
-/** This node's own addresses that no ipBlock prefix contains. */
+/** This node's own addresses. */
 export const IDENTITY_HOST = 1;
-/** Any address that is no pod, not this node, and in no ipBlock prefix. */
+/** Any address that is no pod and not this node. */
 export const IDENTITY_WORLD = 2;
 /** The first number handed out; below it are reserved. */
 export const FIRST_ALLOCATED_IDENTITY = 256;
 
-export type IdentityKind = 'pod' | 'host' | 'world';
+export type IdentityKind = 'pod' | 'host' | 'world' | 'cidr';
 
 export interface IdentityInfo {
   readonly id: number;
@@ -27,7 +30,7 @@ export interface IdentityInfo {
   readonly namespace?: string;
   readonly labels?: Readonly<Record<string, string>>;
   readonly namespaceLabels?: Readonly<Record<string, string>>;
-  /** The ipBlock prefixes (canonical CIDR text) that contain every address of this identity. */
+  /** For `cidr`: the ipBlock prefixes (canonical CIDR text) containing its addresses; else empty. */
   readonly prefixes: ReadonlySet<string>;
   /** For pods: the container ports whose names some egress rule uses. */
   readonly namedPorts: readonly ContainerPort[];

@@ -31,7 +31,7 @@ export {
   type NodePolicy,
   type PolicyEntry,
 } from './compile.ts';
-export { lpmLookup, type AddressMap, type LpmEntry } from './address-map.ts';
+export { lpmLookup, type AddressMap, type LpmEntry, type LpmValue } from './address-map.ts';
 export {
   FIRST_ALLOCATED_IDENTITY,
   IDENTITY_ANY,

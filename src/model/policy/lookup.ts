@@ -2,10 +2,12 @@
 // address and the destination address through the LPM to identities; for a local source that a
 // table isolates for egress, its table by (destination identity, egress, protocol, port); for a
 // local destination isolated for ingress, its table by (source identity, ingress, ...). Each
-// table is read by exact identity first, then ANY, each time by the longest port prefix. The
-// BPF code must resolve exactly like this; the unit tests hold it to evaluate().
+// table is read by the peer's label identity first, then its CIDR identity (when it has one),
+// then ANY, each time by the longest port prefix; the first hit allows. The BPF code must
+// resolve exactly like this; the unit tests hold it to evaluate(). A new flow is judged here;
+// replies and established flows are conntrack's to pass, which this model does not hold.
 import type { Direction, PolicyProtocol } from './api.ts';
-import { lpmLookup, type LpmEntry } from './address-map.ts';
+import { lpmLookup, type LpmEntry, type LpmValue } from './address-map.ts';
 import { IDENTITY_ANY } from './identity.ts';
 import {
   PROTOCOL_NUMBER,
@@ -26,23 +28,24 @@ export interface DirectionLookup {
 }
 
 export interface LookupResult {
-  readonly srcIdentity: number;
-  readonly dstIdentity: number;
+  readonly src: LpmValue;
+  readonly dst: LpmValue;
   /** The directions this node decides, both allowing. */
   readonly allowed: boolean;
   readonly egress: DirectionLookup;
   readonly ingress: DirectionLookup;
 }
 
-/** Exact identity then ANY; within each, port prefixes from /16 down to /0. */
+/** Label identity, CIDR identity, then ANY; within each, port prefixes from /16 down to /0. */
 export function probe(
   table: EndpointTable,
-  identity: number,
+  peer: LpmValue,
   direction: Direction,
   protocol: number,
   port: number,
 ): PolicyEntry | undefined {
-  for (const id of identity === IDENTITY_ANY ? [IDENTITY_ANY] : [identity, IDENTITY_ANY]) {
+  const ids = peer.cidrIdentity === undefined ? [peer.identity] : [peer.identity, peer.cidrIdentity];
+  for (const id of [...ids, IDENTITY_ANY]) {
     for (let len = 16; len >= 0; len--) {
       const value = len === 0 ? 0 : (port >>> (16 - len)) << (16 - len);
       const hit = table.entries.get(entryKey(id, direction, protocol, value, len));
@@ -54,7 +57,7 @@ export function probe(
 
 function decide(
   table: EndpointTable | undefined,
-  peer: number,
+  peer: LpmValue,
   direction: Direction,
   protocol: number,
   port: number,
@@ -77,20 +80,20 @@ export function lookup(
   protocol: PolicyProtocol,
   port: number,
 ): LookupResult {
-  const srcIdentity = lpmLookup(lpm, src);
-  const dstIdentity = lpmLookup(lpm, dst);
+  const srcId = lpmLookup(lpm, src);
+  const dstId = lpmLookup(lpm, dst);
   const srcPod = tables.local.get(canonicalAddress(src));
   const dstPod = tables.local.get(canonicalAddress(dst));
   if (srcPod !== undefined && srcPod === dstPod) {
     const self: DirectionLookup = { reason: 'self', allowed: true, isolatedBy: [] };
-    return { srcIdentity, dstIdentity, allowed: true, egress: self, ingress: self };
+    return { src: srcId, dst: dstId, allowed: true, egress: self, ingress: self };
   }
   const proto = PROTOCOL_NUMBER[protocol];
   const egress =
-    srcPod === undefined ? REMOTE : decide(tables.tables.get(srcPod), dstIdentity, 'egress', proto, port);
+    srcPod === undefined ? REMOTE : decide(tables.tables.get(srcPod), dstId, 'egress', proto, port);
   const ingress =
-    dstPod === undefined ? REMOTE : decide(tables.tables.get(dstPod), srcIdentity, 'ingress', proto, port);
-  return { srcIdentity, dstIdentity, allowed: egress.allowed && ingress.allowed, egress, ingress };
+    dstPod === undefined ? REMOTE : decide(tables.tables.get(dstPod), srcId, 'ingress', proto, port);
+  return { src: srcId, dst: dstId, allowed: egress.allowed && ingress.allowed, egress, ingress };
 }
 
 /**

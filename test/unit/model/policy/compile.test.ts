@@ -18,7 +18,7 @@ test('identities: equal label sets share one, a recompile keeps every unchanged 
   const state = newCompileState();
   const c = e2eCluster([]);
   const first = compileNode(c, 'node-1', state);
-  const idOf = (n: typeof first, ip: string): number => lpmLookup(n.lpm, ip);
+  const idOf = (n: typeof first, ip: string): number => lpmLookup(n.lpm, ip).identity;
   assert.ok(idOf(first, '10.244.1.1') >= FIRST_ALLOCATED_IDENTITY);
   assert.notEqual(idOf(first, '10.244.1.1'), idOf(first, '10.244.2.1'), 'x/a and y/a differ by namespace');
   const twin = { ...c, pods: [...c.pods, pod('x', 'a', { name: 'a-twin', ips: ['10.244.1.9'] })] };
@@ -44,9 +44,9 @@ test('identities: equal label sets share one, a recompile keeps every unchanged 
 
 test('reserved identities: this node is host, an unknown address world, other nodes world too', () => {
   const n = compileNode(e2eCluster([]), 'node-1');
-  assert.equal(lpmLookup(n.lpm, '172.30.0.1'), IDENTITY_HOST);
-  assert.equal(lpmLookup(n.lpm, '172.30.0.2'), IDENTITY_WORLD);
-  assert.equal(lpmLookup(n.lpm, '8.8.8.8'), IDENTITY_WORLD);
+  assert.equal(lpmLookup(n.lpm, '172.30.0.1').identity, IDENTITY_HOST);
+  assert.equal(lpmLookup(n.lpm, '172.30.0.2').identity, IDENTITY_WORLD);
+  assert.equal(lpmLookup(n.lpm, '8.8.8.8').identity, IDENTITY_WORLD);
   assert.ok(![...n.identities.keys()].includes(IDENTITY_ANY));
 });
 
@@ -67,14 +67,13 @@ test('LPM: pod addresses as /32 and /128, ipBlock cidrs and excepts as their pre
     assert.ok(cidrs.includes(expected), expected);
   const inner = lpmLookup(n.lpm, '192.0.2.200');
   const outer = lpmLookup(n.lpm, '192.0.2.7');
-  assert.notEqual(inner, outer);
-  assert.ok(
-    ![inner, outer].includes(IDENTITY_WORLD),
-    'an address in an ipBlock is told apart from the rest of the world',
-  );
+  assert.deepEqual([inner.identity, outer.identity], [IDENTITY_WORLD, IDENTITY_WORLD]);
+  assert.ok(inner.cidrIdentity !== undefined && outer.cidrIdentity !== undefined);
+  assert.notEqual(inner.cidrIdentity, outer.cidrIdentity, 'in the except and outside it are told apart');
+  assert.equal(lpmLookup(n.lpm, '8.8.8.8').cidrIdentity, undefined);
   assert.equal(
-    lpmLookup(n.lpm, 'fd00::6'),
-    lpmLookup(n.lpm, '10.244.3.9'),
+    lpmLookup(n.lpm, 'fd00::6').identity,
+    lpmLookup(n.lpm, '10.244.3.9').identity,
     'both families of one pod, one identity when no ipBlock tells them apart',
   );
 });
@@ -122,7 +121,7 @@ test('lookup reads exact identity before ANY, and the longest port prefix within
   ]);
   const n = compileNode(c, 'node-1');
   const fromY = lookup(n, n.lpm, '10.244.2.1', '10.244.1.1', 'TCP', 80);
-  assert.equal(fromY.ingress.entry?.identity, lpmLookup(n.lpm, '10.244.2.1'));
+  assert.equal(fromY.ingress.entry?.identity, lpmLookup(n.lpm, '10.244.2.1').identity);
   assert.equal(fromY.ingress.entry?.prefixLen, 16);
   const fromYOther = lookup(n, n.lpm, '10.244.2.1', '10.244.1.1', 'TCP', 81);
   assert.equal(
@@ -161,4 +160,21 @@ test('an endpoint whose entries do not fit its map fails closed in the isolated 
   const m = compileNode(c, 'node-2', newCompileState(), { maxEntriesPerEndpoint: 10 });
   assert.deepEqual(m.failedClosed, []);
   assert.equal(lookup(m, m.lpm, '10.244.2.2', '10.244.1.2', 'TCP', 80).ingress.reason, 'entry');
+});
+
+test('an ipBlock over pod addresses gives them a CIDR identity and leaves their label identities as they were', () => {
+  const state = newCompileState();
+  const before = compileNode(e2eCluster([]), 'node-1', state);
+  const wide = policy('x', 'egress', {
+    podSelector: {},
+    egress: [{ to: [{ ipBlock: { cidr: '0.0.0.0/0', except: ['169.254.169.254/32'] } }] }],
+  });
+  const after = compileNode(e2eCluster([wide]), 'node-1', state);
+  for (const ip of ['10.244.1.1', '10.244.2.3', '10.244.3.2']) {
+    assert.equal(lpmLookup(after.lpm, ip).identity, lpmLookup(before.lpm, ip).identity, ip);
+    assert.equal(lpmLookup(before.lpm, ip).cidrIdentity, undefined);
+    assert.notEqual(lpmLookup(after.lpm, ip).cidrIdentity, undefined);
+  }
+  assert.equal(lookup(after, after.lpm, '10.244.1.1', '10.244.2.3', 'TCP', 80).egress.reason, 'entry');
+  assert.equal(lookup(after, after.lpm, '10.244.1.1', '169.254.169.254', 'TCP', 80).egress.reason, 'denied');
 });

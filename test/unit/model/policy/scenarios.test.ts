@@ -337,3 +337,31 @@ test('compiled tables name the policy and rule that allowed; a pod no policy sel
   assert.equal(probe.ingress.entry?.policy, NODE_POLICY_ID);
   assert.equal(lookup(n, n.lpm, '10.244.1.2', '10.244.1.1', 'TCP', 81).ingress.reason, 'denied');
 });
+
+test('egress to an ipBlock on a named port: the prefix and the destination pod’s number must both match', () => {
+  // Found by the property test: the rule is keyed by the destination's CIDR identity, which must
+  // therefore carry the pod's named ports as well as its prefixes.
+  const web = (n: number) => [{ name: 'web', containerPort: n }];
+  const pods = [
+    pod('x', 'a', { ips: ['10.0.0.1'], ports: web(8080) }),
+    pod('x', 'b', { ips: ['10.0.0.200'], ports: web(8080) }),
+    pod('x', 'c', { ips: ['10.1.0.1'], ports: web(8080) }),
+  ];
+  const c = e2eCluster(
+    [
+      policy('x', 'out', {
+        podSelector: {},
+        policyTypes: ['Egress'],
+        egress: [{ to: [{ ipBlock: { cidr: '10.0.0.0/16' } }], ports: [{ port: 'web' }] }],
+      }),
+    ],
+    { pods },
+  );
+  const k = compileAll(c);
+  assert.deepEqual(
+    [8080, 80].map((port) => verdict(c, k, 'x/a', 'x/b', port)),
+    [true, false],
+  );
+  assert.equal(verdict(c, k, 'x/a', 'x/c', 8080), false, 'outside the block');
+  assert.equal(verdict(c, k, 'x/a', '10.0.0.9', 8080), false, 'inside the block but no pod: no named port');
+});
