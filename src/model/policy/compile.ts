@@ -1,7 +1,9 @@
 // Policy compiled into the datapath's table shapes for one node: the address map (identities and
 // LPM entries, address-map.ts) and, for each local pod that some policy isolates, one table keyed
 // by (peer identity or ANY, direction, protocol, port prefix) whose entries allow, each naming
-// the policy and rule that allowed. A miss in an isolated direction is the deny. A pod that no
+// the policy and rule that allowed. Selector peers become label identities, ipBlock peers CIDR
+// identities, a rule without peers ANY; overlapping rules are flattened so each port of each key
+// is credited to one rule, and ranges become port prefixes (ports.ts). A miss in an isolated direction is the deny. A pod that no
 // policy selects gets no table: the datapath's one lookup (endpoint → table) misses and passes.
 // The same rule-reading code as the reference decision (peers.ts) builds the entries, and the
 // unit tests check lookup() over these tables against evaluate() for random clusters.
@@ -15,7 +17,7 @@ import type {
 } from './api.ts';
 import { PROTOCOLS, podKey, policyKey } from './api.ts';
 import { buildAddressMap, type AddressMap } from './address-map.ts';
-import { IDENTITY_ANY, IdentityAllocator, type IdentityInfo } from './identity.ts';
+import { IDENTITY_ANY, IDENTITY_HOST, IdentityAllocator, type IdentityInfo } from './identity.ts';
 import {
   hasType,
   ipBlockMatchesPrefixes,
@@ -35,7 +37,7 @@ export const PROTOCOL_NUMBER: Readonly<Record<PolicyProtocol, number>> = { TCP: 
 export const NODE_POLICY_ID = 0;
 
 export interface PolicyEntry {
-  readonly identity: number; // IDENTITY_ANY or a peer identity
+  readonly identity: number; // IDENTITY_ANY, a label identity or a CIDR identity
   readonly direction: Direction;
   readonly protocol: number; // IANA number
   readonly port: number; // first port of the prefix
@@ -201,11 +203,9 @@ function directionRanges(
     }
   }
   if (direction === 'ingress') {
-    for (const info of ctx.map.identities.values()) {
-      if (info.kind !== 'host') continue;
-      for (const protocol of PROTOCOLS)
-        addRange(out, info.id, protocol, [0, 65535], { policy: NODE_POLICY_ID, rule: 0 });
-    }
+    // Kubelet probes: the pod's own node (this node, IDENTITY_HOST) always reaches it.
+    const node = { policy: NODE_POLICY_ID, rule: 0 };
+    for (const protocol of PROTOCOLS) addRange(out, IDENTITY_HOST, protocol, [0, 65535], node);
   }
   return out;
 }

@@ -6,9 +6,11 @@
 //   pod, and pods with equal labels may number it differently); `host` for this node's own
 //   addresses, `world` for the rest. Pods that agree on all of it share one.
 // - its CIDR identity: which ipBlock prefixes contain it (ipBlocks match pod IPs too, see
-//   evaluate.ts), none for most addresses. Kept apart so that a policy with a wide ipBlock
-//   (0.0.0.0/0 except the metadata address, say) renumbers no pod: label identities of
-//   unchanged label sets stay as they were.
+//   evaluate.ts) and, for a pod, the same named-port numbers; none for an address no prefix
+//   holds. Kept apart so that a policy with a wide ipBlock (0.0.0.0/0 except the metadata
+//   address, say) renumbers no pod: label identities of unchanged label sets stay as they were.
+// The one remaining coupling: the first egress rule that names a port makes that name's numbers
+// part of the label identity of pods that have it, so such a change does renumber them.
 import type { ContainerPort } from './api.ts';
 
 /** The wildcard of a policy table key: any peer, cluster-external included. Never an address's identity. */
@@ -32,7 +34,7 @@ export interface IdentityInfo {
   readonly namespaceLabels?: Readonly<Record<string, string>>;
   /** For `cidr`: the ipBlock prefixes (canonical CIDR text) containing its addresses; else empty. */
   readonly prefixes: ReadonlySet<string>;
-  /** For pods: the container ports whose names some egress rule uses. */
+  /** For pods (and their CIDR identities): the container ports whose names some egress rule uses. */
   readonly namedPorts: readonly ContainerPort[];
 }
 
