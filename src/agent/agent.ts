@@ -5,6 +5,8 @@ import type { Logger } from '../common/log.ts';
 import type { InvalidObjectError } from '../common/errors.ts';
 import type { Frontend, FrontendDiff, FrontendTable } from '../model/frontend.ts';
 import { ServiceModel, type ModelChange, type ServiceModelOptions } from '../model/service-model.ts';
+import type { Change, PolicyChangeKind } from '../model/change.ts';
+import { PolicyState, type PolicyStateStatus } from './policy-state.ts';
 import { SyncRunner, type SyncOutcome, type SyncRunnerOptions } from './sync-runner.ts';
 
 /**
@@ -59,7 +61,10 @@ export interface AgentStatus {
   readonly lastSuccessAt: number | undefined;
   readonly frontends: number;
   readonly services: number;
+  /** Services, slices and NetworkPolicies refused, each naming object and field; their previous version is in force. */
   readonly invalidObjects: readonly { readonly object: string; readonly field: string; readonly message: string }[];
+  /** What NetworkPolicy knows (not enforced yet). */
+  readonly policy: PolicyStateStatus;
   readonly warnings: readonly string[];
   /** Frontends the last sync could not program (e.g. a full map), `key: error`; empty when all are in. */
   readonly degraded: readonly string[];
@@ -69,6 +74,7 @@ const DEFAULT_RUNNER: SyncRunnerOptions = { minIntervalMs: 20, maxIntervalMs: 60
 
 export class Agent {
   readonly #model: ServiceModel;
+  readonly #policy = new PolicyState();
   readonly #writer: DatapathWriter;
   readonly #log: Logger;
   readonly #runner: SyncRunner;
@@ -96,6 +102,7 @@ export class Agent {
 
   /** Feed for every source. Cheap: records the change and asks for a sync. */
   onChange(change: ModelChange): void {
+    if (change.kind === 'Node') this.#policy.apply(change);
     if (!this.#model.apply(change)) {
       this.#reportInvalid();
       return;
@@ -105,6 +112,12 @@ export class Agent {
     const seen = Math.min(performance.now(), triggerTime(change) ?? Infinity);
     this.#firstPendingAt = this.#firstPendingAt === undefined ? seen : Math.min(this.#firstPendingAt, seen);
     if (this.#adopted) this.#runner.request();
+  }
+
+  /** Feed for the policy kinds, which never reach the Service model. */
+  onPolicyChange(change: Change<PolicyChangeKind>): void {
+    this.#policy.apply(change);
+    if (change.kind === 'NetworkPolicy') this.#reportInvalid();
   }
 
   /** Epoch ms of the oldest change not yet in the maps; undefined when the maps are current. */
@@ -144,6 +157,10 @@ export class Agent {
     return this.#model;
   }
 
+  policy(): PolicyState {
+    return this.#policy;
+  }
+
   status(): AgentStatus {
     return {
       ready: this.#ready,
@@ -154,7 +171,8 @@ export class Agent {
       lastSuccessAt: this.#lastSuccessAt,
       frontends: this.#model.table().frontends.size,
       services: this.#model.services().length,
-      invalidObjects: this.#model.errors().map((e) => ({ object: e.object, field: e.field, message: e.message })),
+      invalidObjects: this.#invalid().map((e) => ({ object: e.object, field: e.field, message: e.message })),
+      policy: this.#policy.status(),
       warnings: this.#warnings,
       degraded: this.#degraded,
     };
@@ -267,8 +285,12 @@ export class Agent {
     for (const listener of this.#listeners) listener(record);
   }
 
+  #invalid(): InvalidObjectError[] {
+    return [...this.#model.errors(), ...this.#policy.errors()];
+  }
+
   #reportInvalid(): void {
-    const errors: InvalidObjectError[] = this.#model.errors();
+    const errors = this.#invalid();
     const now = new Set(errors.map((e) => e.message));
     for (const e of errors) if (!this.#reportedErrors.has(e.message)) this.#log.error({ object: e.object, field: e.field }, e.message);
     this.#reportedErrors = now;

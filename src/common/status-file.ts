@@ -27,7 +27,15 @@ export interface StatusAgent {
   readonly lastSuccessAt: number | undefined;
   readonly services: number;
   readonly frontends: number;
+  /** Refused Services, slices and NetworkPolicies, by object and field (the previous version is in force). */
   readonly invalidObjects: readonly { readonly object: string; readonly field: string; readonly message: string }[];
+  /** What NetworkPolicy knows; absent from agents before policy. Nothing of it is enforced yet. */
+  readonly policy?: {
+    readonly policies: number;
+    readonly pods: number;
+    readonly namespaces: number;
+    readonly nodes: number;
+  };
   readonly warnings: readonly string[];
   readonly degraded: readonly string[];
 }
