@@ -20,6 +20,7 @@ import {
   compileNode,
   newCompileState,
   NODE_POLICY_ID,
+  type CompileState,
   type NodePolicy,
 } from '../../../../src/model/policy/compile.ts';
 import { lookup, type DirectionLookup } from '../../../../src/model/policy/lookup.ts';
@@ -208,8 +209,13 @@ function assertCredit(
   );
 }
 
-function checkCluster(c: PolicyCluster): void {
-  const nodes = new Map(c.nodes.map((n) => [n.name, compileNode(c, n.name, newCompileState())]));
+function checkCluster(c: PolicyCluster, states = new Map<string, CompileState>()): void {
+  const stateOf = (node: string): CompileState => {
+    const state = states.get(node) ?? newCompileState();
+    states.set(node, state);
+    return state;
+  };
+  const nodes = new Map(c.nodes.map((n) => [n.name, compileNode(c, n.name, stateOf(n.name))]));
   const addresses = [...c.pods.flatMap((p) => p.ips), ...OUTSIDE];
   const nodeOf = (a: string): NodePolicy | undefined => {
     const pod = c.pods.find((p) => p.ips.includes(a));
@@ -241,7 +247,21 @@ function checkCluster(c: PolicyCluster): void {
 }
 
 test('lookup() over the compiled tables decides every flow as evaluate() does', () => {
-  fc.assert(fc.property(cluster, checkCluster), { numRuns: 200 });
+  fc.assert(
+    fc.property(cluster, (c) => checkCluster(c)),
+    { numRuns: 200 },
+  );
+});
+
+test('after any earlier compile (numbers carried over), the next compile still decides as evaluate() does', () => {
+  fc.assert(
+    fc.property(cluster, cluster, (before, after) => {
+      const states = new Map<string, CompileState>();
+      checkCluster(before, states);
+      checkCluster(after, states);
+    }),
+    { numRuns: 60 },
+  );
 });
 
 test('the generator reaches the cases that matter: isolation, ipBlocks over pod IPs, named ports, denials', () => {

@@ -365,3 +365,33 @@ test('egress to an ipBlock on a named port: the prefix and the destination podâ€
   assert.equal(verdict(c, k, 'x/a', 'x/c', 8080), false, 'outside the block');
   assert.equal(verdict(c, k, 'x/a', '10.0.0.9', 8080), false, 'inside the block but no pod: no named port');
 });
+
+test('relabelling a pod or a namespace moves it in or out of isolation and of a peer set', () => {
+  const p = policy('x', 'guard', {
+    podSelector: { matchLabels: { guarded: 'yes' } },
+    ingress: [{ from: [{ namespaceSelector: { matchLabels: { trusted: 'yes' } } }] }],
+  });
+  const base = e2eCluster([p]);
+  const relabel = (ns: string, name: string, labels: Record<string, string>) =>
+    base.pods.map((q) => (q.namespace === ns && q.name === name ? { ...q, labels } : q));
+  const guarded = { ...base, pods: relabel('x', 'a', { pod: 'a', guarded: 'yes' }) };
+  const trusted = {
+    ...guarded,
+    namespaces: guarded.namespaces.map((n) =>
+      n.name === 'y' ? { ...n, labels: { ...n.labels, trusted: 'yes' } } : n,
+    ),
+  };
+  const from = (c: typeof base) => verdict(c, compileAll(c), 'y/b', 'x/a', 80);
+  assert.deepEqual([from(base), from(guarded), from(trusted)], [true, false, true]);
+  const released = {
+    ...trusted,
+    pods: trusted.pods.map((q) =>
+      q.namespace === 'x' && q.name === 'a' ? { ...q, labels: { pod: 'a' } } : q,
+    ),
+  };
+  assert.equal(
+    verdict(released, compileAll(released), 'z/b', 'x/a', 80),
+    true,
+    'no longer selected: no longer isolated',
+  );
+});
