@@ -107,7 +107,8 @@ function entryFacts(cluster: PolicyCluster, node: string): Map<string, EntryFact
       if (parseIp(a)) facts.set(hostCidr(a), { label: HOST, cidr: cidrFacts(containing(prefixes, a)) });
     }
   }
-  const claimed = new Set<string>();
+  // Any node's address is the node's, never a hostNetwork pod's (see evaluate's podAt).
+  const claimed = new Set(cluster.nodes.flatMap((n) => n.addresses.filter((x) => parseIp(x)).map(hostCidr)));
   for (const pod of cluster.pods) {
     const label: IdentityFacts = {
       kind: 'pod',
@@ -117,8 +118,7 @@ function entryFacts(cluster: PolicyCluster, node: string): Map<string, EntryFact
       prefixes: new Set(),
       namedPorts: relevantNamedPorts(pod.ports, names),
     };
-    // A pod's address wins over the node's if both claim it (policy selects pods by labels), and
-    // an address two pods claim stays with the first, as evaluate's podAt reads it.
+    // An address two pods claim stays with the first, as evaluate's podAt reads it.
     for (const a of pod.ips) {
       if (!parseIp(a) || claimed.has(hostCidr(a))) continue;
       claimed.add(hostCidr(a));

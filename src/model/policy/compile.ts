@@ -257,6 +257,20 @@ function buildTable(
   return { pod: podKey(pod), isolatedBy, entries };
 }
 
+/**
+ * This node's pod addresses → pod, read as evaluate's podAt reads them: an address two pods claim
+ * (a stale object) is the first's, and a node's address is no pod's (hostNetwork pods).
+ */
+function localAddresses(cluster: PolicyCluster, node: string): Map<string, string> {
+  const nodeAddresses = new Set(cluster.nodes.flatMap((n) => n.addresses.map(canonicalAddress)));
+  const owner = new Map<string, PolicyPod>();
+  for (const pod of cluster.pods) {
+    for (const a of pod.ips.map(canonicalAddress))
+      if (!nodeAddresses.has(a) && !owner.has(a)) owner.set(a, pod);
+  }
+  return new Map([...owner].filter(([, pod]) => pod.node === node).map(([a, pod]) => [a, podKey(pod)]));
+}
+
 /** Compiles the cluster's policy for the pods of one node. */
 export function compileNode(
   cluster: PolicyCluster,
@@ -273,14 +287,12 @@ export function compileNode(
     peers: new Map(),
     entries: new Map(),
   };
-  const local = new Map<string, string>();
+  const local = localAddresses(cluster, node);
   const tables = new Map<string, EndpointTable>();
   const failedClosed: string[] = [];
   const capacity = options.maxEntriesPerEndpoint ?? Infinity;
-  for (const pod of cluster.pods.filter((p) => p.node === node)) {
-    // An address two pods claim (a stale object) stays with the first, as evaluate's podAt reads it.
-    for (const ip of pod.ips)
-      if (!local.has(canonicalAddress(ip))) local.set(canonicalAddress(ip), podKey(pod));
+  const endpoints = new Set(local.values());
+  for (const pod of cluster.pods.filter((p) => p.node === node && endpoints.has(podKey(p)))) {
     const table = buildTable(ctx, pod, policyIds);
     if (!table) continue;
     if (table.entries.size > capacity) {

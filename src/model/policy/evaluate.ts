@@ -56,9 +56,13 @@ export interface Decision {
   readonly ingress: DirectionDecision;
 }
 
-/** The pod an address belongs to, if any. */
+/**
+ * The pod an address belongs to, if any. A node's address is never a pod's: a hostNetwork pod
+ * shares it, and NetworkPolicy neither isolates such pods nor selects them as peers.
+ */
 export function podAt(cluster: PolicyCluster, address: string): PolicyPod | undefined {
   const a = canonicalAddress(address);
+  if (cluster.nodes.some((n) => n.addresses.some((x) => canonicalAddress(x) === a))) return undefined;
   return cluster.pods.find((p) => p.ips.some((ip) => canonicalAddress(ip) === a));
 }
 
@@ -136,7 +140,8 @@ export function evaluate(cluster: PolicyCluster, flow: Flow): Decision {
   const src = { address: flow.src, pod: srcPod };
   const dst = { address: flow.dst, pod: dstPod };
   if (srcPod && dstPod && podKey(srcPod) === podKey(dstPod)) {
-    // A pod can always reach itself: loopback through its own IP never leaves it in upstream's model.
+    // A pod can always reach itself (Ferry's rule; upstream e2e and cyclonus leave the diagonal
+    // out of their tables with ignoreLoopback).
     const self = (d: Direction): DirectionDecision => ({
       ...decideDirection(cluster, d, srcPod, d === 'egress' ? dst : src, flow),
       allowed: true,

@@ -395,3 +395,25 @@ test('relabelling a pod or a namespace moves it in or out of isolation and of a 
     'no longer selected: no longer isolated',
   );
 });
+
+test('a hostNetwork pod shares its node’s address: that address stays the node’s, neither isolated nor a selected peer', () => {
+  const host = pod('x', 'c', { name: 'agent', ips: ['172.30.0.1'], labels: { pod: 'a' }, node: 'node-1' });
+  const c = e2eCluster(
+    [
+      policy('x', 'deny', {
+        podSelector: {},
+        ingress: [{ from: [{ podSelector: { matchLabels: { pod: 'a' } } }] }],
+      }),
+    ],
+    {},
+  );
+  const withHost = { ...c, pods: [...c.pods, host] };
+  const k = compileAll(withHost);
+  assert.equal(verdict(withHost, k, '172.30.0.1', 'x/a', 80), true, 'the node itself (x/a is on node-1)');
+  assert.equal(
+    verdict(withHost, k, '172.30.0.1', 'x/b', 80),
+    false,
+    'x/b is on node-2, and pod=a on the address does not count',
+  );
+  assert.equal(verdict(withHost, k, 'x/b', '172.30.0.1', 80), true, 'nothing isolates the node');
+});
