@@ -9,7 +9,7 @@ import type {
   PolicyPod,
   PolicyProtocol,
 } from '../../../../src/model/policy/api.ts';
-import { evaluate } from '../../../../src/model/policy/evaluate.ts';
+import { evaluate, podAt } from '../../../../src/model/policy/evaluate.ts';
 import { compileNode, newCompileState, type NodePolicy } from '../../../../src/model/policy/compile.ts';
 import { lookupAcross } from '../../../../src/model/policy/lookup.ts';
 
@@ -73,7 +73,7 @@ export function verdict(
   const src = ipOf(cluster, from);
   const dst = ipOf(cluster, to);
   const reference = evaluate(cluster, { src, dst, protocol, port }).allowed;
-  const nodeOf = (a: string): string | undefined => cluster.pods.find((p) => p.ips.includes(a))?.node;
+  const nodeOf = (a: string): string | undefined => podAt(cluster, a)?.node;
   const tables = lookupAcross(compiled, nodeOf, src, dst, protocol, port);
   assert.equal(
     tables,

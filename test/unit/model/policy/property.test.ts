@@ -15,7 +15,7 @@ import type {
   PolicyProtocol,
 } from '../../../../src/model/policy/api.ts';
 import { validateNetworkPolicy } from '../../../../src/model/policy/validate.ts';
-import { evaluate, type DirectionDecision } from '../../../../src/model/policy/evaluate.ts';
+import { evaluate, podAt, type DirectionDecision } from '../../../../src/model/policy/evaluate.ts';
 import {
   compileNode,
   newCompileState,
@@ -137,6 +137,7 @@ const cluster: fc.Arbitrary<PolicyCluster> = fc
             '10.0.1.9',
             '10.0.2.1',
             '192.0.2.3',
+            '172.30.0.1', // a hostNetwork pod: the address stays node-1's
           ],
         ),
         node: fc.constantFrom('node-1', 'node-2'),
@@ -218,7 +219,7 @@ function checkCluster(c: PolicyCluster, states = new Map<string, CompileState>()
   const nodes = new Map(c.nodes.map((n) => [n.name, compileNode(c, n.name, stateOf(n.name))]));
   const addresses = [...c.pods.flatMap((p) => p.ips), ...OUTSIDE];
   const nodeOf = (a: string): NodePolicy | undefined => {
-    const pod = c.pods.find((p) => p.ips.includes(a));
+    const pod = podAt(c, a);
     return pod ? nodes.get(pod.node) : undefined;
   };
   for (const src of addresses) {
