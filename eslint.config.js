@@ -29,11 +29,12 @@ const layers = [
   {
     // The model is pure: it turns objects into a frontend table and touches nothing else, so its
     // property tests and benchmarks need no kernel, file system or network.
-    files: ['src/model/**/*.ts'],
+    files: ['src/model/*.ts'],
     patterns: [
       {
         regex: '^(?!\\./|\\.\\./common/)',
-        message: 'src/model imports nothing but ./ and src/common (no node: built-ins, packages or other layers).',
+        message:
+          'src/model imports nothing but ./ and src/common (no node: built-ins, packages or other layers).',
       },
       {
         regex: '^\\.\\./common/(fs|run|log)\\.ts$',
@@ -42,16 +43,46 @@ const layers = [
     ],
   },
   {
+    // The same rule one folder down (src/model/policy): ../ is src/model itself, ../../common/ is common.
+    files: ['src/model/*/**/*.ts'],
+    patterns: [
+      {
+        regex: '^(?!\\./|\\.\\./(?!\\.\\./)|\\.\\./\\.\\./common/)',
+        message:
+          'src/model imports nothing but src/model and src/common (no node: built-ins, packages or other layers).',
+      },
+      {
+        regex: '^\\.\\./\\.\\./common/(fs|run|log)\\.ts$',
+        message: 'src/model stays pure: src/common/fs, run and log touch the world.',
+      },
+    ],
+  },
+  {
     files: ['src/datapath/**/*.ts'],
-    patterns: [{ regex: folder('agent', 'cli', 'observe'), message: 'src/datapath must not import agent, cli or observe.' }],
+    patterns: [
+      {
+        regex: folder('agent', 'cli', 'observe'),
+        message: 'src/datapath must not import agent, cli or observe.',
+      },
+    ],
   },
   {
     files: ['src/sources/**/*.ts'],
-    patterns: [{ regex: folder('datapath'), message: 'src/sources must not import src/datapath: sources feed the model only.' }],
+    patterns: [
+      {
+        regex: folder('datapath'),
+        message: 'src/sources must not import src/datapath: sources feed the model only.',
+      },
+    ],
   },
   {
     files: ['src/lab/**/*.ts'],
-    patterns: [{ regex: folder('agent'), message: 'src/lab must not import src/agent: it starts agents as processes.' }],
+    patterns: [
+      {
+        regex: folder('agent'),
+        message: 'src/lab must not import src/agent: it starts agents as processes.',
+      },
+    ],
   },
   {
     files: ['src/cli/**/*.ts'],
@@ -90,7 +121,11 @@ export default tseslint.config(
       '@typescript-eslint/no-floating-promises': [
         'error',
         // node:test's test()/describe() return promises the runner itself awaits.
-        { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['test', 'describe', 'it', 'suite'] }] },
+        {
+          allowForKnownSafeCalls: [
+            { from: 'package', package: 'node:test', name: ['test', 'describe', 'it', 'suite'] },
+          ],
+        },
       ],
       '@typescript-eslint/no-explicit-any': 'error',
       '@typescript-eslint/explicit-module-boundary-types': 'error',

@@ -2,7 +2,7 @@
 // datapath's ipcache holds — pod addresses as /32 or /128, this node's own the same (`host`),
 // each ipBlock cidr and except as its prefix (`world`) — each with its label identity and, when
 // some ipBlock prefix contains it, its CIDR identity. An address no entry covers is `world`.
-import { cidrContains, formatCidr, parseCidr, parseIp, type Cidr } from './deps.ts';
+import { cidrContains, formatCidr, parseCidr, parseIp, type Cidr } from '../../common/ip.ts';
 import type { ContainerPort, PolicyCluster } from './api.ts';
 import { namespaceLabels } from './api.ts';
 import {

@@ -2,7 +2,7 @@
 // compiler (compile.ts) so the two cannot read a rule differently: the defaulting of protocol
 // and policyTypes, peers (podSelector alone = the policy's namespace; with namespaceSelector =
 // both; ipBlock = by address, minus its excepts) and ports (numbers, endPort ranges, names).
-import { cidrContains, formatCidr, parseCidr, parseIp } from './deps.ts';
+import { cidrContains, formatCidr, parseCidr, parseIp } from '../../common/ip.ts';
 import type {
   ContainerPort,
   Direction,

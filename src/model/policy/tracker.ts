@@ -1,8 +1,8 @@
 // NetworkPolicy changes in, the last valid version of each policy kept, as the Service tracker
 // does (../service-change-tracker.ts): an invalid edit is reported by object and field and the
 // previous version stays in force, as a rejected apply would leave it; a no-op update is dropped.
-import type { InvalidObjectError } from './deps.ts';
-import { ObjectErrors } from './deps.ts';
+import type { InvalidObjectError } from '../../common/errors.ts';
+import { ObjectErrors } from '../object-errors.ts';
 import type { NetworkPolicy } from './api.ts';
 import { policyKey } from './api.ts';
 import { describePolicy, validateNetworkPolicy } from './validate.ts';

@@ -4,7 +4,8 @@
 // problem is an InvalidObjectError naming `NetworkPolicy ns/name` and the JSON path of the field,
 // the same style as Service validation (src/model/validate.ts); the caller keeps the previous
 // valid version in force.
-import { InvalidObjectError, parseCidr, parseIp, type Cidr } from './deps.ts';
+import { InvalidObjectError } from '../../common/errors.ts';
+import { parseCidr, parseIp, type Cidr } from '../../common/ip.ts';
 import type { IPBlock, LabelSelector, NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort } from './api.ts';
 import { isLabelKey, isLabelValue, isPortName, DNS_LABEL, DNS_SUBDOMAIN } from './names.ts';
 
