@@ -32,6 +32,7 @@ enum ferry_reason : __u8 {
 	FERRY_REASON_BACKEND_MISSING = 8,    /* a slot named a backend that is gone (a race, or a bug) */
 	FERRY_REASON_FAMILY_MISMATCH = 9,    /* an IPv4 socket and an IPv6-only backend */
 	FERRY_REASON_NODEPORT_RESERVED = 10, /* bind() to a port NodePorts own on this node */
+	FERRY_REASON_NO_SERVICE = 11,        /* in a service CIDR, but no Service serves that address, port and protocol */
 	FERRY_REASON_MAX,
 };
 
@@ -46,6 +47,7 @@ enum sock_reason {
 	SOCK_BIND_REFUSED,        /* a bind to an allocated NodePort was refused */
 	SOCK_REVNAT_UPDATE_FAIL,  /* the reverse entry could not be written (LRU under pressure) */
 	SOCK_DROP_FAMILY_MISMATCH,/* an IPv4 socket and an IPv6-only backend: EHOSTUNREACH */
+	SOCK_REJECT_NO_SERVICE,   /* in a service CIDR but no frontend (unallocated VIP, wrong port): ECONNREFUSED */
 	SOCK_REASON_MAX,
 };
 

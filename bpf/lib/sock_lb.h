@@ -13,6 +13,22 @@
 #include "sock_event.h"
 #include "sock_pick.h"
 
+/* No frontend for (address, port, protocol). Outside the service CIDRs this is none of ours: leave
+ * the socket alone. Inside them nothing will ever answer (the address is no Service's, or not on
+ * that port): refuse as a Service without endpoints is refused, so the client fails at once and
+ * every time instead of hanging until the kernel's ICMP rate limit lets an error through. */
+static __always_inline int sock_no_service(struct bpf_sock_addr *ctx, int v6, __u8 origin,
+					   const struct sock_flow *f, const __u8 dst[16])
+{
+	struct sock_cidr_key ckey = { .prefixlen = 128 };
+
+	__builtin_memcpy(ckey.address, dst, 16);
+	if (!bpf_map_lookup_elem(&ferry_service_cidrs_v1, &ckey))
+		return SYS_PROCEED;
+	return sock_refuse(ctx, v6, origin, SOCK_REJECT_NO_SERVICE, FERRY_VERDICT_REJECTED,
+			   FERRY_REASON_NO_SERVICE, ECONNREFUSED, f);
+}
+
 /* connect() and unconnected sendmsg(): translate a frontend to a backend. `origin` is a constant
  * per entry point, so the sendmsg-only context fields vanish from the connect programs. */
 static __always_inline int sock_xlate_fwd(struct bpf_sock_addr *ctx, int v6, __u8 origin)
@@ -33,7 +49,7 @@ static __always_inline int sock_xlate_fwd(struct bpf_sock_addr *ctx, int v6, __u
 	lb_key(&key, dst, port, sock_protocol(ctx), LB_SCOPE_INTERNAL, 0);
 	entry = bpf_map_lookup_elem(&ferry_services_v1, &key);
 	if (!entry)
-		return SYS_PROCEED; /* not a service: leave the socket alone */
+		return sock_no_service(ctx, v6, origin, &f, dst);
 	master = *entry;
 	f.service_id = master.service_id;
 	if (sock_classify(&master) == FERRY_VERDICT_REJECTED)

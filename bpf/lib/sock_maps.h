@@ -68,6 +68,25 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ferry_nodeports_v1 SEC(".maps");
 
+/* The cluster's service CIDRs: an address in one that no frontend matches is refused rather than
+ * left to leave the node and hang (an unallocated or deleted VIP, or a live VIP on a port it does
+ * not serve). Empty when the agent does not know them: nothing is refused then. */
+struct sock_cidr_key {
+	__u32 prefixlen;  /* IPv4: 96 + prefix bits (::ffff:a.b.c.d), IPv6: prefix bits */
+	__u8 address[16];
+};
+
+#define FERRY_SERVICE_CIDRS_MAX 64
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, FERRY_SERVICE_CIDRS_MAX);
+	__type(key, struct sock_cidr_key);
+	__type(value, __u8); /* 1 */
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ferry_service_cidrs_v1 SEC(".maps");
+
 /* _v2: 16 slots (was 8); a v1 pin from an older build cannot be reused, so the name moves on. */
 FERRY_COUNTER_MAP(ferry_sock_counters_v2, enum sock_reason, SOCK_COUNTER_SLOTS);
 

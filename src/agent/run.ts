@@ -23,6 +23,7 @@ import { AgentSource, type AgentSourceOptions, type ChangeConsumer } from './sou
 import { StatusReporter } from './status-reporter.ts';
 import { startEndpoints, type EndpointOptions } from './endpoints.ts';
 import { Parts, part } from './parts.ts';
+import { applyServiceCidrs, resolveServiceCidrs } from './service-cidrs.ts';
 
 export { STATUS_FILE } from '../common/status-file.ts';
 export { nodePortHosts } from './north-south.ts';
@@ -45,6 +46,8 @@ export interface AgentRunOptions extends AgentSourceOptions, EndpointOptions {
   readonly cniConfDir?: string;
   /** Flow events and the observe API (`ferry observe`). */
   readonly events?: AgentEventsOptions;
+  /** --service-cidrs (one per family); absent: the standalone allocator's, or the API server's ServiceCIDRs. */
+  readonly serviceCidrs?: readonly string[];
 }
 
 /** What the start builds on: the socket LB, the parts to stop, and the undo of a failed start. */
@@ -131,6 +134,7 @@ async function startParts(start: Start): Promise<void> {
   parts.add(await startEndpoints(options, { agent, metrics, source, status, log }));
   parts.add(datapath);
   const consumers: ChangeConsumer[] = [agent, observe, ...(routes ? [routes] : []), ...(cniConfig ? [cniConfig] : [])];
+  const cidrs = resolveServiceCidrs(options);
   const listed = source.open(consumers, datapath.lb).then(() => true);
   parts.add(source);
   // A stop before the source has listed must not sync: an empty model would empty the maps.
@@ -141,6 +145,8 @@ async function startParts(start: Start): Promise<void> {
     await Promise.race([agent.whenReady(), start.stopped]);
   }
   if (agent.ready) await joinNorthSouth(start, agent, datapath, metrics);
+  // After the first sync: written into empty LB maps, they would refuse every live VIP until it.
+  if (agent.ready) status.serviceCidrs = applyServiceCidrs(start.socketLb.maps().serviceCidrs, await cidrs, log);
   parts.add(status);
   if (agent.ready) {
     status.markReady();

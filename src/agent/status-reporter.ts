@@ -3,11 +3,12 @@
 // report them. A write that fails (full disk) is retried; the agent keeps serving.
 import fs from 'node:fs';
 import type { Logger } from '../common/log.ts';
-import { readyFilePath, statusFilePath, writeStatusFile, type StatusFile } from '../common/status-file.ts';
+import { readyFilePath, statusFilePath, writeStatusFile, type StatusFile, type StatusServiceCidrs } from '../common/status-file.ts';
 import type { Agent } from './agent.ts';
 import type { AgentSource } from './source.ts';
 import type { NodeRoutes } from './node-routes.ts';
 import { WriteProblem } from './write-problem.ts';
+import { serviceCidrWarning } from './service-cidrs.ts';
 
 export interface StatusIdentity {
   readonly node: string;
@@ -29,6 +30,8 @@ export class StatusReporter {
   readonly #statusProblem: WriteProblem;
   readonly #readyProblem: WriteProblem;
   #refresh: NodeJS.Timeout | undefined;
+  /** Set once the service CIDRs are written (after the first sync). */
+  serviceCidrs: StatusServiceCidrs | undefined;
 
   constructor(identity: StatusIdentity, parts: { agent: Agent; source: AgentSource; routes: NodeRoutes | undefined; log: Logger }) {
     this.#identity = identity;
@@ -68,6 +71,7 @@ export class StatusReporter {
 
   #snapshot(): StatusFile {
     const id = this.#identity;
+    const agent = this.#agent.status();
     return {
       node: id.node,
       pid: process.pid,
@@ -75,9 +79,10 @@ export class StatusReporter {
       pinDir: id.pinDir,
       cgroup: id.cgroup,
       source: id.source,
-      agent: this.#agent.status(),
+      agent: { ...agent, warnings: [...agent.warnings, ...serviceCidrWarning(this.serviceCidrs)] },
       sourceStatus: this.#source.status(),
       ...(this.#routes ? { podRoutes: this.#routes.status() } : {}),
+      ...(this.serviceCidrs ? { serviceCidrs: this.serviceCidrs } : {}),
       updatedAt: Date.now(),
     };
   }

@@ -40,6 +40,16 @@ export interface StatusAgent {
   readonly degraded: readonly string[];
 }
 
+/** Whether connect()/sendmsg() to an unserved address in the service CIDRs is refused, and why not. */
+export interface StatusServiceCidrs {
+  readonly refusing: boolean;
+  readonly cidrs: readonly string[];
+  /** Where the CIDRs came from: --service-cidrs, the standalone allocator or the API server's list. */
+  readonly from: string;
+  /** When not refusing: why (the list failed or found none, or the map could not be written). */
+  readonly reason?: string;
+}
+
 export interface StatusSourceIssue {
   readonly object?: string;
   readonly field?: string;
@@ -59,6 +69,8 @@ export interface StatusFile extends StatusFileView {
   readonly agent: StatusAgent;
   readonly sourceStatus: { readonly issues?: readonly StatusSourceIssue[] } & object;
   readonly podRoutes?: object;
+  /** Absent until the first sync is done (they are written after it) and from older agents. */
+  readonly serviceCidrs?: StatusServiceCidrs;
   readonly updatedAt: number;
 }
 

@@ -36,6 +36,7 @@ export const LB_MAP_NAMES = {
   sockRevnat: 'ferry_sock_revnat_v1',
   affinity: 'ferry_affinity_v1',
   sockCounters: 'ferry_sock_counters_v2',
+  serviceCidrs: 'ferry_service_cidrs_v1',
 } as const;
 
 export interface MapSizes {
@@ -160,7 +161,7 @@ export class SocketLbDatapath {
     }
   }
 
-  maps(): LbMaps & { readonly sockRevnat: BpfMap; readonly affinity: BpfMap; readonly sockCounters: BpfMap } {
+  maps(): LbMaps & { readonly sockRevnat: BpfMap; readonly affinity: BpfMap; readonly sockCounters: BpfMap; readonly serviceCidrs: BpfMap } {
     return {
       services: this.#object.map(LB_MAP_NAMES.services),
       backends: this.#object.map(LB_MAP_NAMES.backends),
@@ -169,6 +170,7 @@ export class SocketLbDatapath {
       sockRevnat: this.#object.map(LB_MAP_NAMES.sockRevnat),
       affinity: this.#object.map(LB_MAP_NAMES.affinity),
       sockCounters: this.#object.map(LB_MAP_NAMES.sockCounters),
+      serviceCidrs: this.#object.map(LB_MAP_NAMES.serviceCidrs),
     };
   }
 

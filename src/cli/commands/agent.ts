@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { canonicalIp, parseCidr } from '../../common/ip.ts';
 import { MAX_MAP_SIZE } from '../../datapath/bpf/limits.ts';
+import { parseServiceCidrList } from '../../datapath/service-cidrs.ts';
 
 function list(value: string): string[] {
   return value
@@ -27,6 +28,14 @@ function cidrs(flag: string) {
     for (const c of out) if (!parseCidr(c)) throw new InvalidArgumentError(`${flag}: "${c}" is not a CIDR`);
     return out;
   };
+}
+
+function serviceCidrs(value: string): string[] {
+  try {
+    return parseServiceCidrList(value, '--service-cidrs');
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
 }
 
 function count(flag: string) {
@@ -105,6 +114,11 @@ function addSourceOptions(command: Command): void {
     .option('--node-name <name>', 'this node', process.env.NODE_NAME ?? os.hostname())
     .option('--node-addresses <ips>', 'override the node addresses from its Node object', addresses('--node-addresses'))
     .option('--nodeport-addresses <cidrs>', 'only node addresses in these CIDRs serve NodePorts', cidrs('--nodeport-addresses'))
+    .option(
+      '--service-cidrs <cidrs>',
+      'service CIDRs, one per family: connects and sends to an address in them that no Service serves are refused (default: standalone the allocator\'s, kubernetes the ServiceCIDR objects)',
+      serviceCidrs,
+    )
     .addOption(
       new Option('--watch-pods <on|off>', "kubernetes: watch this node's Pods so flows name client pods that back no Service (needs list/watch on pods)")
         .choices(['on', 'off'])
@@ -164,6 +178,7 @@ function runOptions(o: Record<string, unknown>): RunOptions {
     nodeName: o.nodeName as string,
     ...(o.nodeAddresses ? { nodeAddresses: o.nodeAddresses as string[] } : {}),
     ...(o.nodeportAddresses ? { nodePortAddresses: o.nodeportAddresses as string[] } : {}),
+    ...(o.serviceCidrs ? { serviceCidrs: o.serviceCidrs as string[] } : {}),
     cgroup: o.cgroup as string,
     podRoutes: o.podRoutes as 'off' | 'native' | 'vxlan',
     nodeportMode: o.nodeportMode as 'snat' | 'dsr',

@@ -14,6 +14,7 @@ export const SOCK_REASONS = [
   'bind_refused',
   'revnat_update_fail',
   'drop_family_mismatch',
+  'reject_no_service',
 ] as const;
 
 export const NP_STAT_NAMES = [
@@ -52,6 +53,7 @@ export const REASONS = [
   'BACKEND_MISSING',
   'FAMILY_MISMATCH',
   'NODEPORT_RESERVED',
+  'NO_SERVICE',
 ] as const;
 export type Reason = (typeof REASONS)[number] | `UNKNOWN_${number}`;
 
