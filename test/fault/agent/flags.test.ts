@@ -76,3 +76,42 @@ test('--run-dir or --cni-conf-dir under /proc, or a pin dir off bpffs, fails at 
   table.row('--run-dir / --cni-conf-dir under /proc', 'exits at once naming the directory (no mkdir loop at 100 % CPU)');
   table.row('--pin-dir not on bpffs', 'exits at once naming it (the standard /sys/fs/bpf is mounted when missing)');
 });
+
+test('--service-cidrs that is no CIDR, or two of one family, is refused naming the flag before anything is installed', async (t) => {
+  const env = agentEnv(t);
+  for (const [value, why] of [
+    ['10.96.0.0', /--service-cidrs: "10\.96\.0\.0" is not a CIDR/],
+    ['10.96.0.0/16,10.97.0.0/16', /--service-cidrs: "10\.96\.0\.0\/16" and "10\.97\.0\.0\/16" are both IPv4/],
+    ['fd00::/64,fd01::/64', /--service-cidrs: .* both IPv6/],
+  ] as const) {
+    const exit = await env.run(env.args(['--service-cidrs', value]));
+    assertOneLineError(exit, why);
+  }
+  assert.equal(fs.existsSync(env.pinDir), false, 'nothing was installed');
+  table.row('--service-cidrs 10.96.0.0 / two IPv4 CIDRs', 'refused before anything is installed, one line naming the flag');
+});
+
+test('the service CIDRs reach the pinned map and the status file: the flag, else the standalone allocator ranges', async (t) => {
+  const env = agentEnv(t);
+  writeServices(env, 1);
+  const cidrsPinned = (): number => {
+    using map = BpfMap.openPinned(path.join(env.pinDir, 'ferry_service_cidrs_v1'));
+    return [...map.entries()].length;
+  };
+  const status = (): { serviceCidrs?: { refusing: boolean; cidrs: string[] } } => JSON.parse(fs.readFileSync(path.join(env.runDir, 'status.json'), 'utf8')) as never;
+  const flagged = env.start(['--service-cidrs', '10.96.0.0/16']);
+  await waitReady(env, flagged);
+  assert.deepEqual(status().serviceCidrs, { refusing: true, cidrs: ['10.96.0.0/16'], from: '--service-cidrs' });
+  assert.equal(cidrsPinned(), 1);
+  flagged.child.kill('SIGTERM');
+  assert.equal((await flagged.exited(10_000))?.code, 0);
+
+  fs.rmSync(path.join(env.runDir, 'ready'), { force: true });
+  const standalone = env.start([]);
+  await waitReady(env, standalone);
+  assert.deepEqual(status().serviceCidrs?.cidrs, ['10.96.0.0/16', 'fd00:10:96::/108']);
+  assert.equal(cidrsPinned(), 2, 'the restart replaced the pinned CIDRs');
+  standalone.child.kill('SIGTERM');
+  assert.equal((await standalone.exited(10_000))?.code, 0);
+  table.row('--service-cidrs 10.96.0.0/16, then a restart without it', 'map and status hold the flag, then the allocator ranges');
+});

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { SOCK_PROGRAMS, SocketLbDatapath } from '../../../src/datapath/socket-lb.ts';
 import { ServiceWriter } from '../../../src/datapath/service-writer.ts';
 import { SOCK_REASONS } from '../../../src/datapath/lb-codec.ts';
+import { writeServiceCidrs } from '../../../src/datapath/service-cidrs.ts';
 import {
   frontendKey,
   type Backend,
@@ -230,6 +231,43 @@ test('reject fails connect() and sendmsg() at once with ECONNREFUSED; drop with 
   const c = counters(env);
   assert.equal(c.reject_no_backend, 3);
   assert.equal(c.drop_policy, 1);
+});
+
+test('in the service CIDRs, an address no Service has and a live VIP on a port it does not serve are refused at once; outside them nothing changes', async (t) => {
+  const env = await setUp(t);
+  publish(env, frontend('10.96.0.30', [B4[0]!]), frontend('10.96.0.30', [B4[1]!], { protocol: 'UDP', port: 53 }), frontend('fd00:96::30', [B6[0]!]));
+  writeServiceCidrs(env.datapath.maps().serviceCidrs, ['10.96.0.0/16', 'fd00:96::/108']);
+  const refused: Step[] = [
+    tcp('10.96.0.99'), // unallocated (or deleted) VIP
+    tcp('10.96.0.30', 81), // live VIP, port it does not serve
+    tcp('10.96.0.30', 53), // live VIP, the port is UDP only
+    tcp('fd00:96::99'),
+    tcp('fd00:96::30', 81),
+    tcp('::ffff:10.96.0.99'), // an IPv6 socket to a mapped address goes through connect6
+    { op: 'udp', host: '10.96.0.99', port: 53 }, // sendmsg4
+    { op: 'udp', host: '10.96.0.30', port: 54 },
+    { op: 'udp', host: 'fd00:96::99', port: 53 }, // sendmsg6
+    { op: 'udp-connected', host: '10.96.0.99', port: 53 }, // connect() of a UDP socket
+  ];
+  const r = await client(env, [
+    ...refused,
+    tcp('10.96.0.30'),
+    { op: 'udp', host: '10.96.0.30', port: 53 },
+    tcp('fd00:96::30'),
+    tcp('10.97.0.1'), // outside the CIDRs: the kernel's own answer (no route here)
+    tcp('fd00:97::1'),
+  ]);
+  assert.deepEqual(r.slice(0, refused.length).map((x) => x.error), refused.map(() => 'ECONNREFUSED'), JSON.stringify(r));
+  for (const x of r.slice(0, refused.length)) assert.ok(x.ms! < 100, `refused at once, not after a timeout (${x.ms} ms)`);
+  assert.deepEqual(r.slice(refused.length, refused.length + 3).map((x) => x.answer), [`${B4[0]}:${PORT}`, `${B4[1]}:${PORT}`, `[${B6[0]}]:${PORT}`]);
+  for (const x of r.slice(refused.length + 3)) assert.ok(x.error && x.error !== 'ECONNREFUSED', `outside the CIDRs untouched: ${JSON.stringify(x)}`);
+  assert.equal(counters(env).reject_no_service, refused.length);
+
+  // Without CIDRs (an agent that could not learn them) nothing is refused: the map is the switch.
+  writeServiceCidrs(env.datapath.maps().serviceCidrs, []);
+  const off = await client(env, [tcp('10.96.0.99'), tcp('10.96.0.30', 81)]);
+  for (const x of off) assert.ok(x.error && x.error !== 'ECONNREFUSED', JSON.stringify(x));
+  assert.equal(counters(env).reject_no_service, refused.length);
 });
 
 test('four backends share connections about evenly; a changed set is used at once', async (t) => {
