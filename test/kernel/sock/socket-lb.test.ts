@@ -12,6 +12,9 @@ import { SOCK_PROGRAMS, SocketLbDatapath } from '../../../src/datapath/socket-lb
 import { ServiceWriter } from '../../../src/datapath/service-writer.ts';
 import { SOCK_REASONS } from '../../../src/datapath/lb-codec.ts';
 import { writeServiceCidrs } from '../../../src/datapath/service-cidrs.ts';
+import { BpfMap } from '../../../src/datapath/bpf/index.ts';
+import { MappedRingReader } from '../../../src/datapath/events/ring-reader.ts';
+import { decodeEvent, EVENTS_MAP, type RawEvent } from '../../../src/datapath/events/codec.ts';
 import {
   frontendKey,
   type Backend,
@@ -237,6 +240,13 @@ test('in the service CIDRs, an address no Service has and a live VIP on a port i
   const env = await setUp(t);
   publish(env, frontend('10.96.0.30', [B4[0]!]), frontend('10.96.0.30', [B4[1]!], { protocol: 'UDP', port: 53 }), frontend('fd00:96::30', [B6[0]!]));
   writeServiceCidrs(env.datapath.maps().serviceCidrs, ['10.96.0.0/16', 'fd00:96::/108']);
+  const ring = BpfMap.openPinned(path.join(env.pinDir, EVENTS_MAP));
+  const events: RawEvent[] = [];
+  const reader = new MappedRingReader(ring, (b) => events.push(decodeEvent(b)), { intervalMs: 20 });
+  t.after(() => {
+    reader.close();
+    ring.close();
+  });
   const refused: Step[] = [
     tcp('10.96.0.99'), // unallocated (or deleted) VIP
     tcp('10.96.0.30', 81), // live VIP, port it does not serve
@@ -262,6 +272,11 @@ test('in the service CIDRs, an address no Service has and a live VIP on a port i
   assert.deepEqual(r.slice(refused.length, refused.length + 3).map((x) => x.answer), [`${B4[0]}:${PORT}`, `${B4[1]}:${PORT}`, `[${B6[0]}]:${PORT}`]);
   for (const x of r.slice(refused.length + 3)) assert.ok(x.error && x.error !== 'ECONNREFUSED', `outside the CIDRs untouched: ${JSON.stringify(x)}`);
   assert.equal(counters(env).reject_no_service, refused.length);
+  reader.consume();
+  const told = events.filter((e) => e.reason === 'NO_SERVICE');
+  assert.equal(told.length, refused.length, 'every refusal is a flow event');
+  assert.deepEqual(new Set(told.map((e) => `${e.verdict} service ${e.serviceId}`)), new Set(['REJECTED service 0']));
+  assert.deepEqual(told.slice(0, 2).map((e) => `${e.dst}:${e.dstPort}`), ['10.96.0.99:80', '10.96.0.30:81']);
 
   // Without CIDRs (an agent that could not learn them) nothing is refused: the map is the switch.
   writeServiceCidrs(env.datapath.maps().serviceCidrs, []);
