@@ -1,7 +1,8 @@
 // Validation of the objects Ferry programs. The API server validates in a cluster, but the
 // standalone source reads hand-written YAML, and a bad object must cost only itself: each problem
 // becomes an InvalidObjectError naming the object and the field, and the object is not programmed.
-import { InvalidObjectError } from '../common/errors.ts';
+import type { InvalidObjectError } from '../common/errors.ts';
+import { Problems } from './problems.ts';
 import { ipFamily, parseCidr } from '../common/ip.ts';
 import type { EndpointSlice, Node, Service, ServicePort } from './k8s.ts';
 
@@ -14,17 +15,6 @@ const SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])
 
 function isPort(value: unknown): boolean {
   return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 65535;
-}
-
-class Problems {
-  readonly list: InvalidObjectError[] = [];
-  readonly #object: string;
-  constructor(object: string) {
-    this.#object = object;
-  }
-  add(field: string, problem: string): void {
-    this.list.push(new InvalidObjectError(this.#object, field, problem));
-  }
 }
 
 function checkMeta(p: Problems, meta: { name?: unknown; namespace?: unknown } | undefined, namespaced: boolean): void {

@@ -24,9 +24,7 @@ export const FIRST_ALLOCATED_IDENTITY = 256;
 
 export type IdentityKind = 'pod' | 'host' | 'world' | 'cidr';
 
-export interface IdentityInfo {
-  readonly id: number;
-  readonly key: string;
+export interface IdentityFacts {
   readonly kind: IdentityKind;
   /** For pods: the pod's namespace and labels, and its namespace's labels (with the name label). */
   readonly namespace?: string;
@@ -38,13 +36,9 @@ export interface IdentityInfo {
   readonly namedPorts: readonly ContainerPort[];
 }
 
-export interface IdentityFacts {
-  readonly kind: IdentityKind;
-  readonly namespace?: string;
-  readonly labels?: Readonly<Record<string, string>>;
-  readonly namespaceLabels?: Readonly<Record<string, string>>;
-  readonly prefixes: ReadonlySet<string>;
-  readonly namedPorts: readonly ContainerPort[];
+export interface IdentityInfo extends IdentityFacts {
+  readonly id: number;
+  readonly key: string;
 }
 
 function sortedPairs(labels: Readonly<Record<string, string>> | undefined): string {

@@ -8,20 +8,10 @@ import { InvalidObjectError } from '../../common/errors.ts';
 import { parseCidr, parseIp, type Cidr } from '../../common/ip.ts';
 import type { IPBlock, LabelSelector, NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort } from './api.ts';
 import { isLabelKey, isLabelValue, isPortName, DNS_LABEL, DNS_SUBDOMAIN } from './names.ts';
+import { Problems } from '../problems.ts';
 
 const PROTOCOLS = new Set(['TCP', 'UDP', 'SCTP']);
 const POLICY_TYPES = new Set(['Ingress', 'Egress']);
-
-class Problems {
-  readonly list: InvalidObjectError[] = [];
-  readonly #object: string;
-  constructor(object: string) {
-    this.#object = object;
-  }
-  add(field: string, problem: string): void {
-    this.list.push(new InvalidObjectError(this.#object, field, problem));
-  }
-}
 
 export function describePolicy(policy: NetworkPolicy): string {
   return `NetworkPolicy ${policy.metadata?.namespace ?? 'default'}/${policy.metadata?.name ?? '?'}`;
