@@ -16,7 +16,8 @@
 /* No frontend for (address, port, protocol). Outside the service CIDRs this is none of ours: leave
  * the socket alone. Inside them nothing will ever answer (the address is no Service's, or not on
  * that port): refuse as a Service without endpoints is refused, so the client fails at once and
- * every time instead of hanging until the kernel's ICMP rate limit lets an error through. */
+ * every time. Left to the stack, the node's ICMP unreachable reaches a connecting socket while
+ * connect() still holds its lock, is set aside, and only counts at the SYN retransmit a second later. */
 static __always_inline int sock_no_service(struct bpf_sock_addr *ctx, int v6, __u8 origin,
 					   const struct sock_flow *f, const __u8 dst[16])
 {
